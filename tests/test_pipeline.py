@@ -1,0 +1,69 @@
+"The papermill pipeline and the `finr1` command, end to end."
+import json, os, subprocess, sys
+from pathlib import Path
+import nbformat, pytest
+from finr1.core import STAGES, read_json
+from finr1.pipeline import run_pipeline, StageFailed, main
+
+ROOT = Path(__file__).resolve().parents[1]
+FINR1 = str(Path(sys.executable).parent/"finr1")
+
+def _nb(*cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('profile = "smoke"\nrun_dir = None\noverrides = {}', metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+def test_failing_cell_is_named_and_notebook_kept(tmp_path):
+    "A failing stage stops the pipeline with notebook + cell in the message, non-zero exit, executed copy kept."
+    nbs = tmp_path/"nbs"; nbs.mkdir()
+    for stage, name in STAGES.items():
+        cells = ["x = 1", "raise ValueError('bad table row 7')"] if stage == "distill" else ["print(profile, run_dir)"]
+        nbformat.write(_nb(*cells), nbs/f"{name}.ipynb")
+    run = tmp_path/"run"
+    with pytest.raises(StageFailed) as e: run_pipeline("smoke", run, nbs=nbs, log=lambda *a: None)
+    msg = str(e.value)
+    assert "02_distill.ipynb" in msg and "cell 3 of the executed notebook" in msg and "bad table row 7" in msg
+    assert (run/"notebooks/02_distill.ipynb").exists() and (run/"notebooks/01_data.ipynb").exists()
+    assert not (run/"notebooks/03_filter.ipynb").exists()
+    r = subprocess.run([FINR1, "run", "--profile", "smoke", "--run-dir", str(run), "--nbs", str(nbs)], capture_output=True, text=True)
+    assert r.returncode == 1 and "02_distill.ipynb" in r.stderr
+
+def test_parameters_are_injected_and_secrets_refused(tmp_path):
+    nbs = tmp_path/"nbs"; nbs.mkdir()
+    for stage, name in STAGES.items():
+        src = f"import json, pathlib\npathlib.Path(run_dir, 'seen_{stage}.json').write_text(json.dumps([profile, overrides]))"
+        nbformat.write(_nb(src), nbs/f"{name}.ipynb")
+    run_pipeline("smoke", tmp_path/"run", {"seed": "5"}, nbs=nbs, log=lambda *a: None)
+    assert json.loads((tmp_path/"run/seen_sft.json").read_text()) == ["smoke", {"seed": "5"}]
+    assert read_json(tmp_path/"run/config.json")["profile"]["seed"] == 5
+    with pytest.raises(KeyError): run_pipeline("smoke", tmp_path/"run2", {"teacher_api_key": "sk-secret"}, nbs=nbs)
+
+def test_cli_usage():
+    assert main([]) == 2
+    r = subprocess.run([FINR1, "run", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--resume" in r.stdout
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    "`finr1 run --profile smoke` in a temp dir: the real notebooks, end to end."
+    run = tmp_path_factory.mktemp("e2e")/"smoke"
+    r = subprocess.run([FINR1, "run", "--profile", "smoke", "--run-dir", str(run)], capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return run, r
+
+def test_smoke_pipeline_end_to_end(smoke_run):
+    run, r = smoke_run
+    for nb in STAGES.values(): assert (run/"notebooks"/f"{nb}.ipynb").exists()
+    for f in ["config.json", "manifest.json", "pipeline.json", "results.md", "data/train.jsonl", "data/sft.jsonl",
+              "eval/results.json"]: assert (run/f).exists(), f
+    table = (run/"results.md").read_text()
+    assert "|" in table and "synthetic" in table.lower()
+    assert set(read_json(run/"manifest.json")) >= set(STAGES)
+
+def test_resume_skips_fresh_stages(smoke_run):
+    run, _ = smoke_run
+    r = subprocess.run([FINR1, "run", "--profile", "smoke", "--run-dir", str(run), "--resume"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert all(s["status"] == "skipped" for s in read_json(run/"pipeline.json")["stages"].values())

@@ -59,9 +59,13 @@ class _Handler(BaseHTTPRequestHandler):
         try: req = json.loads(body)
         except json.JSONDecodeError: return self._error(400, "invalid_request_error")
         if not self.path.rstrip("/").endswith("/chat/completions"): return self._error(404, "not_found")
-        action = srv.next_action(req)
-        time.sleep(srv.latency)
-        if action.startswith("sleep:"): time.sleep(float(action.split(":", 1)[1])); action = "ok"
+        action = srv.next_action(req, self.headers.get("Authorization"))
+        with srv.lock: srv.inflight += 1; srv.max_inflight = max(srv.max_inflight, srv.inflight)
+        try:
+            time.sleep(srv.latency)
+            if action.startswith("sleep:"): time.sleep(float(action.split(":", 1)[1])); action = "ok"
+        finally:
+            with srv.lock: srv.inflight -= 1
         if action == "drop":
             self.close_connection = True
             return                                  # the server closes the socket: no status line at all
@@ -82,6 +86,13 @@ class _Handler(BaseHTTPRequestHandler):
                "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}}
         self._send(200, json.dumps(out).encode())
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    def handle_error(self, request, client_address):
+        "Clients that hang up (timeouts, killed processes) are part of the tests: no traceback for them."
+        import sys
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)): super().handle_error(request, client_address)
+
 class StubOpenAI:
     "A threaded OpenAI-compatible chat server on 127.0.0.1 with scriptable latency and faults."
     def __init__(self,
@@ -92,9 +103,9 @@ class StubOpenAI:
                  model:str="stub-model",     # model id reported by /v1/models
                  port:int=0):                # 0 = a free port
         self.latency, self.schedule, self.script, self.responder, self.model = latency, list(schedule), script, responder, model
-        self.lock, self.seen, self.log = threading.Lock(), Counter(), []
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
-        self.httpd.daemon_threads = True
+        self.lock, self.seen, self.log, self.auth = threading.Lock(), Counter(), [], set()
+        self.inflight = self.max_inflight = 0       # requests being answered now / at most at once
+        self.httpd = _Server(("127.0.0.1", port), _Handler)
         self.httpd.stub = self
         self.thread = None
 
@@ -103,10 +114,11 @@ class StubOpenAI:
     @property
     def url(self) -> str: return f"http://127.0.0.1:{self.port}/v1"
 
-    def next_action(self, req:dict) -> str:
-        "The action for this request, recorded in `log` as (time, last user message, action)."
+    def next_action(self, req:dict, auth:str|None=None) -> str:
+        "The action for this request, recorded in `log` as (time, last user message, action); `auth` headers kept in `auth`."
         prompt = last_user(req.get("messages", []))
         with self.lock:
+            self.auth.add(auth)
             n = self.seen[prompt]; self.seen[prompt] += 1
             action = self.script(req, n) if self.script else None
             if action is None: action = self.schedule.pop(0) if self.schedule else "ok"

@@ -76,6 +76,8 @@ PROFILE_DOCS = dict(
     eval_temperature="evaluation temperature (0 = greedy)",
     eval_top_p="evaluation nucleus sampling", eval_repetition_penalty="evaluation repetition penalty",
     eval_batch_size="evaluation generation batch size",
+    eval_per_benchmark="per-benchmark overrides of eval_n / eval_max_new_tokens, e.g. {'finqa': {'eval_n': 8}}",
+    eval_api_models="API models also evaluated through the teacher's OpenAI-compatible endpoint, e.g. ['deepseek-reasoner']",
 )
 
 # %% ../nbs/00_core.ipynb #39b19381
@@ -94,7 +96,7 @@ _BASE = dict(
     grpo_lr=5e-5, grpo_max_steps=1, grpo_batch_size=4, grpo_grad_accum=1, grpo_temperature=1.0,
     grpo_use_vllm=False, grpo_include_sft_prompts=True, grpo_rewards="format,accuracy",
     eval_benchmarks=["synthetic"], eval_n=4, eval_max_new_tokens=64, eval_temperature=0.0,
-    eval_top_p=1.0, eval_repetition_penalty=1.0, eval_batch_size=8,
+    eval_top_p=1.0, eval_repetition_penalty=1.0, eval_batch_size=8, eval_per_benchmark={}, eval_api_models=[],
 )
 assert set(_BASE) == set(PROFILE_DOCS), set(_BASE) ^ set(PROFILE_DOCS)
 
@@ -104,7 +106,10 @@ PROFILES = dict(
     tiny={**_BASE, **dict(
         profile="tiny", synthetic_train_n=96, synthetic_test_n=32, max_per_source=32,
         sft_epochs=3, sft_max_steps=-1, grpo_max_steps=16, grpo_max_completion_length=96,
-        eval_benchmarks=["synthetic", "finqa", "convfinqa", "tfns"], eval_n=16, eval_max_new_tokens=160)},
+        eval_benchmarks=["synthetic", "finqa", "convfinqa", "tfns"], eval_n=16, eval_max_new_tokens=160,
+        eval_batch_size=32, eval_per_benchmark=dict(
+            synthetic=dict(eval_n=32), finqa=dict(eval_n=8, eval_max_new_tokens=96),
+            convfinqa=dict(eval_n=8, eval_max_new_tokens=96), tfns=dict(eval_max_new_tokens=64)))},
     paper={**_BASE, **dict(
         profile="paper", data_dir=None,
         train_sources=["finqa", "convfinqa", "tfns", "fin_eva", "financeiq", "fincuge", "finance_instruct"],

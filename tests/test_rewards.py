@@ -1,0 +1,72 @@
+"The verifier reward against a real OpenAI-compatible judge server on 127.0.0.1 (no mock objects)."
+import json, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import pytest
+from finr1.rewards import accuracy_reward, format_reward, make_verifier_reward, reward_functions
+from finr1.core import load_profile
+
+KEY_ENV, KEY = "FINR1_TEST_JUDGE_KEY", "sk-local-test-0123"
+
+def completion(answer): return [{"role": "assistant", "content": f"<think>\nread the table\n</think>\n<answer>\n{answer}\n</answer>"}]
+
+class Judge(BaseHTTPRequestHandler):
+    "A reasoning judge: thinks, then says 1 iff the candidate is a spelled-out form it knows; can fail on demand."
+    known = {("forty-six", "46"), ("about forty-six billion dollars", "46184055450.1")}
+    seen, auth, fail, delay = [], [], False, 0.0
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Judge.auth.append(self.headers.get("Authorization"))
+        if Judge.fail: self.send_response(500); self.end_headers(); return
+        time.sleep(Judge.delay)
+        p = body["messages"][-1]["content"]
+        gold = p.split("Reference answer: ")[1].split("\n")[0]; pred = p.split("Candidate answer: ")[1].split("\n")[0]
+        Judge.seen.append((pred, gold))
+        text = f"<think>Is {pred} the same as {gold}? 0 or 1...</think>\n{1 if (pred, gold) in Judge.known else 0}"
+        out = json.dumps(dict(id="j", object="chat.completion", created=0, model=body["model"], choices=[dict(
+            index=0, finish_reason="stop", message=dict(role="assistant", content=text))],
+            usage=dict(prompt_tokens=1, completion_tokens=1, total_tokens=2))).encode()
+        self.send_response(200); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out))); self.end_headers(); self.wfile.write(out)
+    def log_message(self, *a): pass
+
+@pytest.fixture
+def judge(monkeypatch):
+    monkeypatch.setenv(KEY_ENV, KEY)
+    Judge.seen, Judge.auth, Judge.fail, Judge.delay = [], [], False, 0.0
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Judge)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_port}/v1"
+    srv.shutdown(); srv.server_close()
+
+def test_verifier_asks_only_where_rules_cannot_decide(judge):
+    reward = make_verifier_reward("qwen-max", judge, KEY_ENV, max_tokens=64)
+    comps = [completion("forty-six"), completion("46"), completion("forty-seven"), "no tags at all",
+             completion("about forty-six billion dollars"), completion("$46.18 billion")]
+    golds = ["46", "46", "46", "46", "46184055450.1", "46184055450.1"]
+    assert reward(comps, solution=golds, prompts=[[{"role": "user", "content": "Q?"}]] * 6) == [1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
+    assert sorted(Judge.seen) == sorted([("forty-six", "46"), ("forty-seven", "46"), ("about forty-six billion dollars", "46184055450.1")])
+    assert set(Judge.auth) == {f"Bearer {KEY}"}       # the key travels from the environment to the server only
+    assert accuracy_reward(comps, solution=golds) == [0.0, 1.0, 0.0, 0.0, 0.0, 1.0]  # what the rules alone say
+
+def test_verifier_calls_run_concurrently(judge):
+    Judge.delay = 0.5
+    reward = make_verifier_reward("qwen-max", judge, KEY_ENV, concurrency=8)
+    t0 = time.time()
+    assert reward([completion("forty-six")] * 8, solution=["46"] * 8) == [1.0] * 8
+    assert time.time() - t0 < 2.5, "8 judge calls of 0.5 s each should overlap"
+
+def test_unreachable_or_failing_judge_is_unscorable(judge):
+    Judge.fail = True
+    reward = make_verifier_reward("qwen-max", judge, KEY_ENV, timeout=5, max_retries=1)
+    assert reward([completion("forty-six"), completion("46")], solution=["46", "46"]) == [None, 1.0]
+    assert len(Judge.auth) == 2                        # one try + one retry, then give up
+
+def test_verifier_needs_its_key_from_the_environment(monkeypatch):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with pytest.raises(KeyError, match=KEY_ENV): make_verifier_reward("m", "http://127.0.0.1:9/v1", KEY_ENV)
+
+def test_profile_selects_the_verifier(judge):
+    cfg = load_profile("smoke", grpo_rewards="format,verifier", judge_base_url=judge, judge_api_key_env=KEY_ENV)
+    fmt, ver = reward_functions(cfg)
+    assert (fmt, ver.__name__) == (format_reward, "verifier_reward")   # TRL logs rewards/verifier_reward/mean
+    assert ver([completion("forty-six")], solution=["46"]) == [1.0]

@@ -656,6 +656,7 @@ def _convert_gguf(gguf:Path, out:Path):
     if unexpected or [k for k in missing if "lm_head" not in k]: raise RuntimeError(f"GGUF weights do not fit: {missing} {unexpected}")
     if config.tie_word_embeddings: model.tie_weights()
     tok.eos_token = tok.pad_token = "<|im_end|>"
+    tok.clean_up_tokenization_spaces = False  # BPE: cleanup would strip spaces before punctuation
     model.config.eos_token_id = model.config.pad_token_id = tok.convert_tokens_to_ids("<|im_end|>")
     model.generation_config.eos_token_id = model.generation_config.pad_token_id = model.config.eos_token_id
     model.save_pretrained(out); tok.save_pretrained(out)

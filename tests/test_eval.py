@@ -147,3 +147,13 @@ def test_kill_and_resume(tmp_path):
     assert (counts["cached"], counts["generated"], counts["samples"]) == (done_before, 8 - done_before, 8)
     keys = [json.loads(l)["key"] for l in cache.read_text().splitlines()]
     assert len(keys) == len(set(keys)) == 8                                          # every sample exactly once
+
+def test_evaluate_models_cli_path(tmp_path):
+    "`finr1 eval --model DIR`: builds the eval sets with stage data, evaluates the given directory, returns the table."
+    from finr1.core import embedded_model_dir
+    from finr1.eval import evaluate_models
+    table = evaluate_models([str(embedded_model_dir())], profile="smoke", run_dir=tmp_path/"ev",
+                            overrides=dict(eval_n=2, eval_max_new_tokens=4))
+    assert table.startswith("| Model | Synthetic | Average |") and "SmolLM2-135M-Instruct" in table
+    res = read_json(tmp_path/"ev"/"eval"/"results.json")
+    assert [(r["model"], r["n"]) for r in res["results"]] == [("SmolLM2-135M-Instruct", 2)]

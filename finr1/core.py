@@ -66,9 +66,10 @@ PROFILE_DOCS = dict(
     grpo_batch_size="GRPO per-device batch size (completions, must be divisible by num_generations)",
     grpo_grad_accum="GRPO gradient accumulation steps",
     grpo_temperature="GRPO rollout sampling temperature",
-    grpo_use_vllm="GRPO rollouts through vLLM (colocate) — GPU only",
+    grpo_use_vllm="GRPO rollouts through vLLM — GPU only",
+    grpo_vllm_mode="vLLM mode for GRPO rollouts: colocate (in the training process) | server (TRL's `trl vllm-serve` on other GPUs)",
     grpo_include_sft_prompts="also train GRPO on the SFT set's prompts (with their gold answers)",
-    grpo_rewards="comma-separated reward functions: format, accuracy, verifier",
+    grpo_rewards="comma-separated reward functions: format, accuracy, verifier (accuracy with an LLM judge where rules cannot decide), tags",
     # eval
     eval_benchmarks="benchmarks to evaluate (synthetic, finqa, convfinqa, tfns, fin_eva, finance_instruct)",
     eval_n="items per benchmark (seeded subset; None = full set)",
@@ -94,7 +95,7 @@ _BASE = dict(
     sft_lr=5e-4, sft_epochs=1, sft_batch_size=4, sft_grad_accum=1, sft_max_length=512, sft_max_steps=2,
     grpo_num_generations=4, grpo_max_completion_length=48, grpo_beta=0.0, grpo_loss_type="grpo",
     grpo_lr=5e-5, grpo_max_steps=1, grpo_batch_size=4, grpo_grad_accum=1, grpo_temperature=1.0,
-    grpo_use_vllm=False, grpo_include_sft_prompts=True, grpo_rewards="format,accuracy",
+    grpo_use_vllm=False, grpo_vllm_mode="colocate", grpo_include_sft_prompts=True, grpo_rewards="format,accuracy",
     eval_benchmarks=["synthetic"], eval_n=4, eval_max_new_tokens=64, eval_temperature=0.0,
     eval_top_p=1.0, eval_repetition_penalty=1.0, eval_batch_size=8, eval_per_benchmark={}, eval_api_models=[],
 )
@@ -105,7 +106,8 @@ PROFILES = dict(
     smoke=_BASE,
     tiny={**_BASE, **dict(
         profile="tiny", synthetic_train_n=96, synthetic_test_n=32, max_per_source=32,
-        sft_epochs=3, sft_max_steps=-1, grpo_max_steps=16, grpo_max_completion_length=96,
+        sft_epochs=2, sft_max_steps=-1,
+        grpo_max_steps=12, grpo_max_completion_length=160, grpo_lr=1e-4, grpo_beta=0.02,
         eval_benchmarks=["synthetic", "finqa", "convfinqa", "tfns"], eval_n=16, eval_max_new_tokens=160,
         eval_batch_size=32, eval_per_benchmark=dict(
             synthetic=dict(eval_n=32), finqa=dict(eval_n=8, eval_max_new_tokens=96),
@@ -129,9 +131,13 @@ PAPER_ASSUMPTIONS = dict(
     sft_lora_r="64 / alpha 128: common for 7B reasoning SFT with LoRA (paper: full fine-tuning is not stated either way)",
     sft_lr="2e-4: Unsloth's documented LoRA default", sft_epochs="2 over the distilled set",
     sft_grad_accum="8 × batch 2 = effective batch 16",
+    sft_max_length="16384 tokens, room for R1-length traces (the paper gives no cutoff)",
+    sft_target_modules="all-linear: LoRA on every projection, as in QLoRA practice",
     grpo_num_generations="8 completions per prompt (DeepSeekMath-style group)",
     grpo_beta="0.04, TRL's long-standing default KL weight", grpo_lr="1e-6, as in DeepSeekMath GRPO",
     grpo_max_steps="500 steps; the paper gives no count", grpo_max_completion_length="4096 tokens",
+    grpo_batch_size="8 completions × 4 accumulation = 4 prompts × group of 8 per optimizer step",
+    grpo_loss_type="grpo: the paper names GRPO, not a variant (dr_grpo / dapo)",
     eval_n="full benchmark sets (the paper's sizes are not all published)",
 )
 

@@ -110,8 +110,8 @@ PROFILES = dict(
         grpo_max_steps=12, grpo_max_completion_length=160, grpo_lr=1e-4, grpo_beta=0.02,
         eval_benchmarks=["synthetic", "finqa", "convfinqa", "tfns"], eval_n=16, eval_max_new_tokens=160,
         eval_batch_size=32, eval_per_benchmark=dict(
-            synthetic=dict(eval_n=32), finqa=dict(eval_n=8, eval_max_new_tokens=96),
-            convfinqa=dict(eval_n=8, eval_max_new_tokens=96), tfns=dict(eval_max_new_tokens=64)))},
+            synthetic=dict(eval_n=32), finqa=dict(eval_n=4, eval_max_new_tokens=64),
+            convfinqa=dict(eval_n=4, eval_max_new_tokens=64), tfns=dict(eval_n=8, eval_max_new_tokens=64)))},
     paper={**_BASE, **dict(
         profile="paper", data_dir=None,
         train_sources=["finqa", "convfinqa", "tfns", "fin_eva", "financeiq", "fincuge", "finance_instruct"],

@@ -27,13 +27,14 @@ $(STAMP): setup.py settings.ini
 run: $(STAMP)
 	$(BIN)/finr1 run --profile tiny --run-dir $(RUN) $(ARGS)
 
+# two notebooks run at once on 2 cores: one torch thread each, or they oversubscribe (measured 4-20x slower)
 test: $(STAMP)
-	$(BIN)/nbdev_test --n_workers 2 --timing
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
 	$(BIN)/python -m pytest tests -ra
 
 # the long tests too: notebook cells marked #| slow, and pytest tests marked slow
 test-slow: $(STAMP)
-	$(BIN)/nbdev_test --n_workers 2 --timing --flags slow
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing --flags slow
 	$(BIN)/python -m pytest tests -ra -m slow
 
 export: $(STAMP)

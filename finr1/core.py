@@ -28,6 +28,7 @@ PROFILE_DOCS = dict(
     train_sources="sources distilled into training data (synthetic, finqa, convfinqa, tfns, fin_eva, financeiq, fincuge, finance_instruct)",
     synthetic_train_n="number of synthetic FinQA-style training problems",
     synthetic_test_n="size of the fixed held-out synthetic test split",
+    synthetic_difficulty="synthetic generator curriculum: standard (FinQA-like amounts) | easy (round 2–3 digit values, exact short answers: learnable by a 135M model on CPU)",
     max_per_source="cap on records taken from each real training source (None = all)",
     # teacher
     teacher="reasoning teacher: program (offline, renders gold programs) | openai | hf | vllm",
@@ -84,7 +85,8 @@ PROFILE_DOCS = dict(
 # %% ../nbs/00_core.ipynb #39b19381
 _BASE = dict(
     profile="smoke", seed=42,
-    data_dir=None, train_sources=["synthetic"], synthetic_train_n=16, synthetic_test_n=8, max_per_source=8,
+    data_dir=None, train_sources=["synthetic"], synthetic_train_n=16, synthetic_test_n=8,
+    synthetic_difficulty="easy", max_per_source=8,
     teacher="program", teacher_model="deepseek-reasoner", teacher_base_url="https://api.deepseek.com",
     teacher_api_key_env="DEEPSEEK_API_KEY", teacher_temperature=0.6, teacher_top_p=0.95,
     teacher_max_tokens=8192, teacher_concurrency=32, teacher_timeout=600.0, teacher_max_retries=6,
@@ -115,7 +117,7 @@ PROFILES = dict(
     paper={**_BASE, **dict(
         profile="paper", data_dir=None,
         train_sources=["finqa", "convfinqa", "tfns", "fin_eva", "financeiq", "fincuge", "finance_instruct"],
-        synthetic_train_n=0, synthetic_test_n=200, max_per_source=None,
+        synthetic_train_n=0, synthetic_test_n=200, synthetic_difficulty="standard", max_per_source=None,
         teacher="openai", judge="openai", model="Qwen/Qwen2.5-7B-Instruct", max_seq_length=16384,
         sft_lora_r=64, sft_lora_alpha=128, sft_lr=2e-4, sft_epochs=2, sft_batch_size=2, sft_grad_accum=8,
         sft_max_length=16384, sft_max_steps=-1,

@@ -14,17 +14,17 @@ from .core import (execute_program, answers_match, find_data_dir, read_jsonl, wr
                         read_json, stage, open_run, ensure_upstream, prompt_messages, embedded_model_dir, context_table)
 
 # %% auto #0
-__all__ = ['ANSWER_TYPES', 'TEMPLATES', 'SYNTHETIC_SPLITS', 'log', 'FINQA_FILES', 'CONVFINQA_FILES', 'TFNS_LABELS',
-           'TFNS_QUESTION', 'CHOICE_INSTRUCTION', 'FINCUGE_TASKS', 'FINANCE_INSTRUCT_HUB', 'TRAIN_LOADERS',
-           'EVAL_LOADERS', 'SOURCE_DIRS', 'FINANCE_INSTRUCT_EVAL_N', 'make_record', 'render_table', 'render_question',
-           'render_answer', 'synthetic_problem', 'synthetic_records', 'DataError', 'Records', 'parse_rows',
-           'read_json_rows', 'read_jsonl_rows', 'read_csv_rows', 'is_hub_id', 'hub_rows', 'render_exe', 'need',
-           'finqa_page', 'split_context', 'finqa_format', 'read_rows', 'load_finqa', 'parse_pipe_table', 'dict_table',
-           'dsl_program', 'render_history', 'convfinqa_format', 'load_convfinqa', 'load_tfns', 'load_fin_eva',
-           'load_financeiq', 'load_fincuge', 'load_finance_instruct', 'load_all', 'page_key', 'decontaminate',
-           'load_tokenizer', 'prompt_tokens', 'sample_records', 'summarize', 'markdown_table', 'to_dataset',
-           'resolve_data_dir', 'finance_instruct_records', 'eval_records', 'training_records', 'report_markdown',
-           'run_stage']
+__all__ = ['ANSWER_TYPES', 'TEMPLATES', 'SYNTHETIC_DIFFICULTIES', 'SYNTHETIC_SPLITS', 'log', 'FINQA_FILES', 'CONVFINQA_FILES',
+           'TFNS_LABELS', 'TFNS_QUESTION', 'CHOICE_INSTRUCTION', 'FINCUGE_TASKS', 'FINANCE_INSTRUCT_HUB',
+           'TRAIN_LOADERS', 'EVAL_LOADERS', 'SOURCE_DIRS', 'FINANCE_INSTRUCT_EVAL_N', 'make_record', 'render_table',
+           'render_question', 'render_answer', 'exact_answer', 'synthetic_problem', 'synthetic_records', 'DataError',
+           'Records', 'parse_rows', 'read_json_rows', 'read_jsonl_rows', 'read_csv_rows', 'is_hub_id', 'hub_rows',
+           'render_exe', 'need', 'finqa_page', 'split_context', 'finqa_format', 'read_rows', 'load_finqa',
+           'parse_pipe_table', 'dict_table', 'dsl_program', 'render_history', 'convfinqa_format', 'load_convfinqa',
+           'load_tfns', 'load_fin_eva', 'load_financeiq', 'load_fincuge', 'load_finance_instruct', 'load_all',
+           'page_key', 'decontaminate', 'load_tokenizer', 'prompt_tokens', 'sample_records', 'summarize',
+           'markdown_table', 'to_dataset', 'resolve_data_dir', 'finance_instruct_records', 'eval_records',
+           'training_records', 'report_markdown', 'run_stage']
 
 # %% ../nbs/01_data.ipynb #81532744
 ANSWER_TYPES = ("number", "choice", "label", "text", "bool")
@@ -199,32 +199,86 @@ TEMPLATES = dict(  # name: (function, table kind or None for either, min years)
 # %% ../nbs/01_data.ipynb #374ba96e
 def render_answer(value,              # `execute_program`'s result
                   percent:bool=False, # the program computed a percentage (×100)
+                  trim:bool=False,    # drop trailing zeros of a percentage ('25%', not '25.00%')
                  ) -> str:
     "An executed answer as a string: 'yes'/'no', '12.35%', '94', '1234.5', '0.5618'."
     if isinstance(value, str): return value
+    if percent and trim: return render_answer(round(value, 2)) + "%"
     if percent: return f"{value:.2f}%"
     d = 2 if abs(value) >= 1 else 4
     s = f"{value:.{d}f}".rstrip("0").rstrip(".")
     return "0" if s in ("-0", "") else s
 
+# %% ../nbs/01_data.ipynb #b569a969
+SYNTHETIC_DIFFICULTIES = ("standard", "easy")
+_GROWTH = [(3, 4), (4, 5), (9, 10), (11, 10), (6, 5), (5, 4), (3, 2)]  # easy rows grow by a/b a year: ×0.75 … ×1.5
+
+def _easy_row(rng, n_years:int, lo:int, hi:int, step:int=20, mult:int=1) -> list[int]:
+    "Whole values < 1000: a multiple of `step` in [lo, hi], then ×a/b a year, each a multiple of `mult`."
+    while True:
+        v = [rng.randrange(lo, hi + 1, step)]
+        while len(v) < n_years:
+            opts = [(a, b) for a, b in _GROWTH if v[-1] * a % (mult * b) == 0 and v[-1] * a // b < 1000]
+            if not opts: break                      # e.g. 135 has no whole multiple-of-5 successor: draw again
+            a, b = rng.choice(opts); v.append(v[-1] * a // b)
+        if len(v) == n_years: return v
+
+# %% ../nbs/01_data.ipynb #da6564bd
+_COST_SHARE = [(2, 5), (9, 20), (1, 2), (11, 20), (3, 5), (13, 20), (7, 10), (3, 4)]
+_NET_SHARE = [(1, 10), (3, 20), (1, 5), (1, 4), (3, 10)]
+
+def _share_of(rng, r:int, shares:list, below:float=1.0) -> int:
+    "r × a/b for a random share a/b < `below` that gives a whole number."
+    a, b = rng.choice([(a, b) for a, b in shares if r * a % b == 0 and a / b < below]); return r * a // b
+
+def _easy_income_table(rng, n_years:int) -> dict:
+    "Round values {item: [per year]}: revenue (multiples of 5), cost of revenue, net income."
+    rev = _easy_row(rng, n_years, 100, 500, 50, 5)
+    cost = [_share_of(rng, r, _COST_SHARE) for r in rev]
+    net = [_share_of(rng, r, _NET_SHARE, 1 - c / r) for r, c in zip(rev, cost)]   # 1/10 and 1/5 always fit
+    names = rng.choice([("revenue", "cost of revenue", "net income"), ("net sales", "cost of sales", "net earnings"),
+                        ("total revenues", "cost of goods sold", "net income")])
+    return dict(zip(names, [rev, cost, net]))
+
+def _easy_segment_table(rng, n_years:int) -> dict:
+    "Round values {segment: [per year]} for two segments, plus their total."
+    vals = {s: _easy_row(rng, n_years, 40, 300) for s in rng.sample(rng.choice(_SEGMENTS), 2)}
+    vals["total"] = [sum(v[i] for v in vals.values()) for i in range(n_years)]
+    return vals
+
+# %% ../nbs/01_data.ipynb #c501b968
+def exact_answer(value) -> bool:
+    "True for 'yes'/'no' or a non-zero number with at most two decimals (float noise aside)."
+    if isinstance(value, str): return True
+    return value != 0 and abs(value) < 1e4 and abs(value * 100 - round(value * 100)) < 1e-6
+
 # %% ../nbs/01_data.ipynb #229d4c82
+_TABLES = {("income", "standard"): _income_table, ("segment", "standard"): _segment_table,
+           ("income", "easy"): _easy_income_table, ("segment", "easy"): _easy_segment_table}
+
 def synthetic_problem(rng:random.Random, # the split's random stream
                       template:str|None=None, # a TEMPLATES name; default a random one
+                      difficulty:str="standard", # 'standard' (FinQA-like amounts) or 'easy' (round values, exact answers)
                      ) -> dict:
     "One synthetic FinQA-style problem: question (context + question), program, answer, table."
+    if difficulty not in SYNTHETIC_DIFFICULTIES: raise ValueError(f"difficulty must be one of {SYNTHETIC_DIFFICULTIES}, got {difficulty!r}")
     name = template or rng.choice(list(TEMPLATES))
     fn, kind, min_years = TEMPLATES[name]
     kind = kind or rng.choice(["income", "segment"])
-    years = _years(rng, max(min_years, rng.randint(2, 3)))
-    vals = (_income_table if kind == "income" else _segment_table)(rng, len(years))
-    question, program, percent = fn(rng, vals, years, kind)
-    style, unit, company = rng.randrange(3), rng.choice(_UNITS), _company(rng)
-    table = [[f"({unit})", *map(str, years)]] + [[k, *(_fmt_cell(x, style) for x in v)] for k, v in vals.items()]
+    while True:                                   # standard: once; easy: until the answer is exact
+        years = _years(rng, max(min_years, rng.randint(2, 3)))
+        vals = _TABLES[kind, difficulty](rng, len(years))
+        question, program, percent = fn(rng, vals, years, kind)
+        style, unit, company = rng.randrange(3), rng.choice(_UNITS), _company(rng)
+        table = [[f"({unit})", *map(str, years)]] + [[k, *(_fmt_cell(x, style) for x in v)] for k, v in vals.items()]
+        value = execute_program(program, table)
+        if difficulty == "standard" or exact_answer(value): break
     what = "selected income statement data" if kind == "income" else "revenue by segment"
     text = f"{company} reported the following {what} ( {unit} ) ."
-    answer = render_answer(execute_program(program, table), percent)
-    return dict(question=render_question(question, text, table), answer=answer, program=program,
-                meta=dict(template=name, table=table, company=company, unit=unit, years=years, question_only=question))
+    easy = dict(difficulty="easy") if difficulty == "easy" else {}   # standard records stay byte-identical to before the knob
+    return dict(question=render_question(question, text, table), answer=render_answer(value, percent, trim=bool(easy)),
+                program=program, meta=dict(template=name, table=table, company=company, unit=unit, years=years,
+                                           question_only=question, **easy))
 
 # %% ../nbs/01_data.ipynb #c6b37aee
 SYNTHETIC_SPLITS = ("train", "test")
@@ -237,12 +291,15 @@ def _bucket(question:str) -> str:
 def synthetic_records(n:int,            # number of problems
                       seed:int=0,       # seed of the split's stream
                       split:str="train", # 'train' or the held-out 'test'
+                      difficulty:str="standard", # 'standard' or 'easy' (the small-model curriculum)
                      ) -> list[dict]:
     "`n` seeded synthetic FinQA-style records (`source='synthetic'`, ids `synthetic/<split>/<k>`)."
     if split not in SYNTHETIC_SPLITS: raise ValueError(f"split must be one of {SYNTHETIC_SPLITS}, got {split!r}")
-    rng, seen, out = random.Random(f"finr1-synthetic/{seed}/{split}"), set(), []
+    if difficulty not in SYNTHETIC_DIFFICULTIES: raise ValueError(f"difficulty must be one of {SYNTHETIC_DIFFICULTIES}, got {difficulty!r}")
+    stream = f"finr1-synthetic/{seed}/{split}" if difficulty == "standard" else f"finr1-synthetic-{difficulty}/{seed}/{split}"
+    rng, seen, out = random.Random(stream), set(), []
     while len(out) < n:
-        p = synthetic_problem(rng)
+        p = synthetic_problem(rng, difficulty=difficulty)
         if _bucket(p["question"]) != split or p["question"] in seen: continue
         seen.add(p["question"]); k = len(out)
         out.append(make_record(f"synthetic/{split}/{k}", "synthetic", p["question"], p["answer"],
@@ -859,11 +916,15 @@ def finance_instruct_records(cfg:dict, data_dir:Path|None, n:int|None) -> tuple[
     except Exception as e: return None, f"hub load of {FINANCE_INSTRUCT_HUB} failed: {type(e).__name__}: {str(e)[:200]}"
 
 # %% ../nbs/01_data.ipynb #ef13254e
+def _difficulty(cfg:dict) -> str:
+    "The profile's `synthetic_difficulty` ('standard' for a config written before the field existed)."
+    return cfg.get("synthetic_difficulty") or "standard"
+
 def eval_records(cfg:dict, data_dir:Path|None) -> tuple[dict, dict, dict]:
     "Benchmark name → evaluation records; plus skipped benchmarks with reasons, and the full pools."
     evals, skipped, pools = {}, {}, {}
     for name in tqdm(cfg["eval_benchmarks"], desc="eval sets", leave=False):
-        if name == "synthetic": evals[name] = synthetic_records(cfg["synthetic_test_n"], cfg["seed"], "test"); continue
+        if name == "synthetic": evals[name] = synthetic_records(cfg["synthetic_test_n"], cfg["seed"], "test", _difficulty(cfg)); continue
         if name == "finance_instruct":
             pool, why = finance_instruct_records(cfg, data_dir, None if cfg["profile"] == "paper" and cfg.get("max_per_source") is None else 4 * (cfg.get("eval_n") or FINANCE_INSTRUCT_EVAL_N))
             pools[name] = pool if pool is not None else why   # training reuses the pool, or the reason
@@ -883,7 +944,7 @@ def training_records(cfg:dict, data_dir:Path|None,
     "Source → decontaminated, capped, seeded training records; skipped sources with reasons; decontamination report."
     train, skipped, decon, cap = {}, {}, {}, cfg.get("max_per_source")
     for name in tqdm(cfg["train_sources"], desc="train sources", leave=False):
-        if name == "synthetic": pool = synthetic_records(cfg["synthetic_train_n"], cfg["seed"], "train")
+        if name == "synthetic": pool = synthetic_records(cfg["synthetic_train_n"], cfg["seed"], "train", _difficulty(cfg))
         elif name == "finance_instruct":
             prior = (pools or {}).get(name)
             pool, why = (None, prior) if isinstance(prior, str) else (prior, None) if prior is not None else \

@@ -1,5 +1,5 @@
 "Tests of finr1.data: every real dataset's record counts (as its README gives them), malformed input, the synthetic generator, decontamination, and the data stage."
-import json, math, statistics
+import json, math, re, statistics
 from collections import Counter
 from pathlib import Path
 
@@ -171,6 +171,55 @@ def test_synthetic_prompts_are_short():
     lens = prompt_tokens(synthetic_records(200, seed=0), load_tokenizer(), sample=None)
     assert 150 <= statistics.median(lens) <= 260 and max(lens) <= 320, (statistics.median(lens), max(lens))
 
+def test_standard_generator_unchanged():
+    # the `difficulty` knob must not move existing seeds: distill caches and earlier runs stay valid
+    import hashlib
+    digest = hashlib.sha1(json.dumps([synthetic_records(500, seed=s, split=sp) for s in (0, 1, 42) for sp in ("train", "test")]).encode()).hexdigest()
+    assert digest == "87845405c65ea995c4e3aa07857701c47fb42b24"
+    assert synthetic_records(5, seed=3, difficulty="standard") == synthetic_records(5, seed=3)
+
+# ---------------------------------------------------------------- the easy curriculum (smoke, tiny)
+
+def test_easy_records_execute_to_exact_short_answers():
+    recs = synthetic_records(2000, seed=1, difficulty="easy") + synthetic_records(400, seed=1, split="test", difficulty="easy")
+    assert all(_executes_to_answer(r) for r in recs)
+    assert set(Counter(r["meta"]["template"] for r in recs)) == set(TEMPLATES)
+    assert {r["answer_type"] for r in recs} == {"number", "bool"}
+    assert all(r["meta"]["difficulty"] == "easy" and r["source"] == "synthetic" for r in recs)
+    for r in recs:
+        value = execute_program(r["program"], r["meta"]["table"])
+        if isinstance(value, str): continue
+        assert value != 0 and abs(value * 100 - round(value * 100)) < 1e-6, (r["id"], value)      # ≤ 2 decimals, exact
+        assert len(r["answer"]) <= 7 and not re.search(r"\.\d*0%?$", r["answer"]), r["answer"]       # '25%', '1.5', never '25.00%'
+    # short tables of round values: header + 3 rows, 2–3 years, whole numbers below 1000 (totals below 2000)
+    for r in recs:
+        table = r["meta"]["table"]
+        assert len(table) == 4 and 3 <= len(table[0]) <= 4, table
+        cells = [float(c.replace("$", "").replace(",", "").strip()) for row in table[1:] for c in row[1:]]
+        assert all(c == int(c) and 0 < c < 2000 for c in cells), table
+
+def test_easy_splits_disjoint_seeded_and_distinct_from_standard():
+    train = synthetic_records(1500, seed=0, difficulty="easy")
+    test = synthetic_records(300, seed=0, split="test", difficulty="easy")
+    assert not {r["question"] for r in train} & {r["question"] for r in test}
+    assert len({r["question"] for r in train}) == 1500
+    assert synthetic_records(40, seed=0, difficulty="easy") == train[:40]
+    assert synthetic_records(40, seed=5, difficulty="easy") != train[:40]
+    assert not {r["question"] for r in train} & {r["question"] for r in synthetic_records(300, seed=0)}
+    with pytest.raises(ValueError, match="difficulty must be one of"): synthetic_records(1, difficulty="hard")
+
+def test_easy_prompts_and_traces_fit_tiny():
+    from finr1.core import format_completion
+    from finr1.distill import render_trace
+    tok, tiny = load_tokenizer(), load_profile("tiny")
+    recs = synthetic_records(200, seed=0, difficulty="easy")
+    std = prompt_tokens(synthetic_records(200, seed=0), tok, sample=None)
+    lens = prompt_tokens(recs, tok, sample=None)
+    assert statistics.median(lens) < statistics.median(std) and max(lens) <= 260, (statistics.median(lens), max(lens))
+    # the program teacher's whole completion (think + answer) fits GRPO's completion budget with a margin
+    done = [len(tok(format_completion(*render_trace(r)))["input_ids"]) for r in recs]
+    assert max(done) + 4 <= tiny["grpo_max_completion_length"], (max(done), tiny["grpo_max_completion_length"])
+
 # ---------------------------------------------------------------- decontamination
 
 def test_decontamination_drops_the_right_pages():
@@ -209,6 +258,10 @@ def test_run_stage_without_real_data(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path/"run"/"data"/"eval").iterdir()) == ["synthetic.jsonl"]
     man = read_json(tmp_path/"run"/"manifest.json")["data"]
     assert man["counts"]["train"] == 12 and "data/train.jsonl" in man["outputs"]
+    # tiny trains and evaluates on the easy curriculum; the paper profile keeps the standard generator
+    recs = read_jsonl(tmp_path/"run"/"data"/"train.jsonl") + read_jsonl(tmp_path/"run"/"data"/"eval"/"synthetic.jsonl")
+    assert all(r["meta"]["difficulty"] == "easy" for r in recs)
+    assert load_profile("paper")["synthetic_difficulty"] == "standard"
 
 def test_run_stage_with_real_data(tmp_path, data_dir):
     cfg = load_profile("smoke", data_dir=str(data_dir), train_sources=["synthetic", "finqa", "convfinqa", "tfns", "finance_instruct"],

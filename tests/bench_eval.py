@@ -1,6 +1,6 @@
 """Benchmark (not a test): batched vs one-at-a-time generation throughput of the eval stage's transformers backend.
 
-    python tests/bench_eval.py                       # 16 synthetic test questions, 64 new tokens, batch 1 vs 8 vs 16
+    python tests/bench_eval.py                       # 32 synthetic test questions, 64 new tokens, batch 1 vs 8, 16, 32
     python tests/bench_eval.py --benchmark finqa --n 8 --max-new-tokens 32 --batch-sizes 1,8
 
 Runs `finr1.eval.HFGenerator` (left padding, prompts sorted by length) on the embedded SmolLM2-135M-Instruct with
@@ -33,9 +33,9 @@ def run(gen:HFGenerator, prompts:list, settings:dict, batch_size:int) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--benchmark", default="synthetic", choices=["synthetic", "finqa"])
-    ap.add_argument("--n", type=int, default=16, help="prompts")
+    ap.add_argument("--n", type=int, default=32, help="prompts")
     ap.add_argument("--max-new-tokens", type=int, default=64)
-    ap.add_argument("--batch-sizes", default="1,8,16", help="comma-separated; the first is the baseline")
+    ap.add_argument("--batch-sizes", default="1,8,16,32", help="comma-separated; the first is the baseline")
     ap.add_argument("--out", default=None, help="also write the JSON result here")
     a = ap.parse_args()
     settings = dict(decoding_settings(load_profile("tiny"), "synthetic"), max_new_tokens=a.max_new_tokens)

@@ -12,6 +12,8 @@ STAMP  := $(VENV)/.finr1-installed
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# the venv's console scripts (finr1, transformers, accelerate) first, for the notebooks' subprocesses too
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: install run test test-slow export readme
 install: $(STAMP)

@@ -10,21 +10,21 @@ from pathlib import Path
 from typing import Iterable
 from tqdm.auto import tqdm
 from .core import answer_type as core_answer_type
-from .core import (execute_program, answers_match, find_data_dir, read_jsonl, write_jsonl, write_json,
+from .core import (execute_program, parse_program, answers_match, find_data_dir, read_jsonl, write_jsonl, write_json,
                         read_json, stage, open_run, ensure_upstream, prompt_messages, embedded_model_dir, context_table)
 
 # %% auto #0
 __all__ = ['ANSWER_TYPES', 'TEMPLATES', 'SYNTHETIC_DIFFICULTIES', 'SYNTHETIC_SPLITS', 'log', 'FINQA_FILES', 'CONVFINQA_FILES',
            'TFNS_LABELS', 'TFNS_QUESTION', 'CHOICE_INSTRUCTION', 'FINCUGE_TASKS', 'FINANCE_INSTRUCT_HUB',
            'TRAIN_LOADERS', 'EVAL_LOADERS', 'SOURCE_DIRS', 'FINANCE_INSTRUCT_EVAL_N', 'make_record', 'render_table',
-           'render_question', 'render_answer', 'exact_answer', 'synthetic_problem', 'synthetic_records', 'DataError',
-           'Records', 'parse_rows', 'read_json_rows', 'read_jsonl_rows', 'read_csv_rows', 'is_hub_id', 'hub_rows',
-           'render_exe', 'need', 'finqa_page', 'split_context', 'finqa_format', 'read_rows', 'load_finqa',
-           'parse_pipe_table', 'dict_table', 'dsl_program', 'render_history', 'convfinqa_format', 'load_convfinqa',
-           'load_tfns', 'load_fin_eva', 'load_financeiq', 'load_fincuge', 'load_finance_instruct', 'load_all',
-           'page_key', 'decontaminate', 'load_tokenizer', 'prompt_tokens', 'sample_records', 'summarize',
-           'markdown_table', 'to_dataset', 'resolve_data_dir', 'finance_instruct_records', 'eval_records',
-           'training_records', 'report_markdown', 'run_stage']
+           'render_question', 'render_answer', 'exact_answer', 'cites_unique_cells', 'synthetic_problem',
+           'synthetic_records', 'DataError', 'Records', 'parse_rows', 'read_json_rows', 'read_jsonl_rows',
+           'read_csv_rows', 'is_hub_id', 'hub_rows', 'render_exe', 'need', 'finqa_page', 'split_context',
+           'finqa_format', 'read_rows', 'load_finqa', 'parse_pipe_table', 'dict_table', 'dsl_program', 'render_history',
+           'convfinqa_format', 'load_convfinqa', 'load_tfns', 'load_fin_eva', 'load_financeiq', 'load_fincuge',
+           'load_finance_instruct', 'load_all', 'page_key', 'decontaminate', 'load_tokenizer', 'prompt_tokens',
+           'sample_records', 'summarize', 'markdown_table', 'to_dataset', 'resolve_data_dir',
+           'finance_instruct_records', 'eval_records', 'training_records', 'report_markdown', 'run_stage']
 
 # %% ../nbs/01_data.ipynb #81532744
 ANSWER_TYPES = ("number", "choice", "label", "text", "bool")
@@ -211,38 +211,23 @@ def render_answer(value,              # `execute_program`'s result
 
 # %% ../nbs/01_data.ipynb #b569a969
 SYNTHETIC_DIFFICULTIES = ("standard", "easy")
-_GROWTH = [(3, 4), (4, 5), (9, 10), (11, 10), (6, 5), (5, 4), (3, 2)]  # easy rows grow by a/b a year: ×0.75 … ×1.5
-
-def _easy_row(rng, n_years:int, lo:int, hi:int, step:int=20, mult:int=1) -> list[int]:
-    "Whole values < 1000: a multiple of `step` in [lo, hi], then ×a/b a year, each a multiple of `mult`."
-    while True:
-        v = [rng.randrange(lo, hi + 1, step)]
-        while len(v) < n_years:
-            opts = [(a, b) for a, b in _GROWTH if v[-1] * a % (mult * b) == 0 and v[-1] * a // b < 1000]
-            if not opts: break                      # e.g. 135 has no whole multiple-of-5 successor: draw again
-            a, b = rng.choice(opts); v.append(v[-1] * a // b)
-        if len(v) == n_years: return v
-
-# %% ../nbs/01_data.ipynb #da6564bd
-_COST_SHARE = [(2, 5), (9, 20), (1, 2), (11, 20), (3, 5), (13, 20), (7, 10), (3, 4)]
-_NET_SHARE = [(1, 10), (3, 20), (1, 5), (1, 4), (3, 10)]
-
-def _share_of(rng, r:int, shares:list, below:float=1.0) -> int:
-    "r × a/b for a random share a/b < `below` that gives a whole number."
-    a, b = rng.choice([(a, b) for a, b in shares if r * a % b == 0 and a / b < below]); return r * a // b
+_ROUND_TENS, _ROUND_HUNDREDS = list(range(10, 100, 10)), list(range(100, 1000, 100))
 
 def _easy_income_table(rng, n_years:int) -> dict:
-    "Round values {item: [per year]}: revenue (multiples of 5), cost of revenue, net income."
-    rev = _easy_row(rng, n_years, 100, 500, 50, 5)
-    cost = [_share_of(rng, r, _COST_SHARE) for r in rev]
-    net = [_share_of(rng, r, _NET_SHARE, 1 - c / r) for r, c in zip(rev, cost)]   # 1/10 and 1/5 always fit
+    "Round values {item: [per year]}: revenue and cost of revenue in hundreds, net income below gross profit."
+    rev = [rng.choice(_ROUND_HUNDREDS[1:]) for _ in range(n_years)]
+    cost = [rng.choice([c for c in _ROUND_HUNDREDS if c < r]) for r in rev]
+    net = [rng.choice([v for v in _ROUND_TENS + _ROUND_HUNDREDS if v < r - c]) for r, c in zip(rev, cost)]
     names = rng.choice([("revenue", "cost of revenue", "net income"), ("net sales", "cost of sales", "net earnings"),
                         ("total revenues", "cost of goods sold", "net income")])
     return dict(zip(names, [rev, cost, net]))
 
 def _easy_segment_table(rng, n_years:int) -> dict:
-    "Round values {segment: [per year]} for two segments, plus their total."
-    vals = {s: _easy_row(rng, n_years, 40, 300) for s in rng.sample(rng.choice(_SEGMENTS), 2)}
+    "Round values {segment: [per year]}: two segments in hundreds (or tens), and their total below 1000."
+    scale = rng.choice([_ROUND_HUNDREDS, _ROUND_TENS])
+    segs, vals = rng.sample(rng.choice(_SEGMENTS), 2), {}
+    pairs = [(a, b) for a in scale for b in scale if a + b in scale or a + b == 10 * scale[0]]   # totals keep one digit
+    for s, col in zip(segs, zip(*[rng.choice(pairs) for _ in range(n_years)])): vals[s] = list(col)
     vals["total"] = [sum(v[i] for v in vals.values()) for i in range(n_years)]
     return vals
 
@@ -251,6 +236,15 @@ def exact_answer(value) -> bool:
     "True for 'yes'/'no' or a non-zero number with at most two decimals (float noise aside)."
     if isinstance(value, str): return True
     return value != 0 and abs(value) < 1e4 and abs(value * 100 - round(value * 100)) < 1e-6
+
+# %% ../nbs/01_data.ipynb #4dc16b06
+def cites_unique_cells(program:str, # a FinQA program over table values
+                       vals:dict,   # the table's values {row: [per year]}
+                      ) -> bool:
+    "True when each number `program` takes from the table occurs in exactly one cell."
+    cells = Counter(float(x) for row in vals.values() for x in row)
+    nums = [a for _, args in parse_program(program) for a in args if re.fullmatch(r"-?\d+(\.\d+)?", a)]
+    return all(cells[float(a)] == 1 for a in nums)
 
 # %% ../nbs/01_data.ipynb #229d4c82
 _TABLES = {("income", "standard"): _income_table, ("segment", "standard"): _segment_table,
@@ -265,14 +259,14 @@ def synthetic_problem(rng:random.Random, # the split's random stream
     name = template or rng.choice(list(TEMPLATES))
     fn, kind, min_years = TEMPLATES[name]
     kind = kind or rng.choice(["income", "segment"])
-    while True:                                   # standard: once; easy: until the answer is exact
+    while True:                                   # standard: once; easy: until the answer is exact and unambiguous
         years = _years(rng, max(min_years, rng.randint(2, 3)))
         vals = _TABLES[kind, difficulty](rng, len(years))
         question, program, percent = fn(rng, vals, years, kind)
         style, unit, company = rng.randrange(3), rng.choice(_UNITS), _company(rng)
         table = [[f"({unit})", *map(str, years)]] + [[k, *(_fmt_cell(x, style) for x in v)] for k, v in vals.items()]
         value = execute_program(program, table)
-        if difficulty == "standard" or exact_answer(value): break
+        if difficulty == "standard" or (exact_answer(value) and cites_unique_cells(program, vals)): break
     what = "selected income statement data" if kind == "income" else "revenue by segment"
     text = f"{company} reported the following {what} ( {unit} ) ."
     easy = dict(difficulty="easy") if difficulty == "easy" else {}   # standard records stay byte-identical to before the knob

@@ -12,7 +12,7 @@ from .core import (STAGES, load_profile, open_run, parse_sets, read_json, read_m
 
 # %% auto #0
 __all__ = ['COMMANDS', 'nbs_path', 'stage_notebooks', 'StageFailed', 'run_notebook', 'run_pipeline', 'default_model', 'ask',
-           'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve', 'finr1_eval', 'main']
+           'env_executable', 'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve', 'finr1_eval', 'main']
 
 # %% ../nbs/07_pipeline.ipynb #bf1edd3d
 def nbs_path(path:str|Path|None=None) -> Path:
@@ -109,14 +109,18 @@ def ask(question:str, # the user's question (context included)
     return "".join(parts)
 
 # %% ../nbs/07_pipeline.ipynb #95deb431
+def env_executable(name:str) -> str:
+    "The console script `name` of this Python's environment (a venv need not be on PATH), else the one on PATH."
+    sib = Path(sys.executable).parent/name
+    return str(sib) if sib.exists() else (shutil.which(name) or name)
+
 def serve_command(model:str|Path, host:str="127.0.0.1", port:int=8000, backend:str="auto") -> list[str]:
     "The server command line for `model`: `vllm serve` on GPU, `transformers serve` on CPU."
     if backend == "auto":
         from finr1.core import cuda_vllm_available
         backend = "vllm" if cuda_vllm_available() else "transformers"
-    if backend == "vllm": return ["vllm", "serve", str(model), "--host", host, "--port", str(port)]
-    exe = shutil.which("transformers") or str(Path(sys.executable).parent/"transformers")
-    return [exe, "serve", str(model), "--host", host, "--port", str(port), "--device", "cpu" if backend == "transformers" else "auto"]
+    if backend == "vllm": return [env_executable("vllm"), "serve", str(model), "--host", host, "--port", str(port)]
+    return [env_executable("transformers"), "serve", str(model), "--host", host, "--port", str(port), "--device", "cpu" if backend == "transformers" else "auto"]
 
 # %% ../nbs/07_pipeline.ipynb #426ec6f9
 def finr1_run(profile:str="tiny",  # profile: smoke | tiny | paper

@@ -8,6 +8,7 @@ from openai_stub_server import StubOpenAI, last_user
 from finr1.core import init_run, load_profile, read_jsonl, write_jsonl, read_manifest, read_json, embedded_model_dir
 from finr1.data import synthetic_records
 from finr1.distill import OpenAITeacher, ResultCache, distill_records, teacher_messages, run_stage, make_teacher
+from finr1.pipeline import serve_command
 
 def make_run(tmp_path, records, **overrides):
     "A run directory holding `records` as data/train.jsonl, under the smoke profile with `overrides`."
@@ -139,7 +140,7 @@ def transformers_serve():
     "`transformers serve` with the embedded SmolLM2 on 127.0.0.1 (started once for the module)."
     model, port = embedded_model_dir(), free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
-    proc = subprocess.Popen(["transformers", "serve", str(model), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
+    proc = subprocess.Popen(serve_command(model, port=port, backend="transformers"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = time.time() + 180
     while time.time() < deadline:

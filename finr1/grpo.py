@@ -13,8 +13,8 @@ from .sft import StepTimer, add_lora, generate, is_main_process, load_model, pic
 from .rewards import format_ok, reward_functions
 
 # %% auto #0
-__all__ = ['grpo_dataset', 'grpo_config', 'resume_checkpoint', 'grpo_trainer', 'grpo_log', 'plot_rewards', 'quick_eval',
-           'run_stage', 'main']
+__all__ = ['grpo_dataset', 'grpo_config', 'resume_checkpoint', 'grpo_trainer', 'grpo_log', 'running_mean', 'plot_rewards',
+           'quick_eval', 'run_stage', 'main']
 
 # %% ../nbs/05_grpo.ipynb #c0428c65
 def grpo_dataset(*sources:tuple[str, list[dict]], # (file name, records) pairs: the RL set, then the SFT set
@@ -94,6 +94,10 @@ def grpo_log(trainer) -> dict:
                 step_seconds_mean=sum(secs) / len(secs) if secs else None, step_seconds=secs)
 
 # %% ../nbs/05_grpo.ipynb #9076f622
+def running_mean(xs:list[float], w:int=4) -> list[float]:
+    "Mean of the last `w` values at each position (fewer at the start)."
+    return [sum(xs[max(0, i - w + 1):i + 1]) / len(xs[max(0, i - w + 1):i + 1]) for i in range(len(xs))]
+
 def plot_rewards(steps:list[dict], # `grpo_log(...)["steps"]`
                  path:str|Path,    # PNG to write
                  title:str="GRPO rewards"):
@@ -104,6 +108,8 @@ def plot_rewards(steps:list[dict], # `grpo_log(...)["steps"]`
     x = [s["step"] for s in steps]
     for k in ["reward", *sorted({k for s in steps for k in s if k.startswith("rewards/") and k.endswith("/mean")})]:
         ax.plot(x, [s.get(k) for s in steps], marker=".", label="total" if k == "reward" else k.split("/")[1])
+    if len(steps) >= 4:                           # a few prompts a step are noisy: the trend is in the running mean
+        ax.plot(x, running_mean([s.get("reward", 0.0) for s in steps]), "--", color="black", label="total, running mean (4)")
     ax.set(xlabel="step", ylabel="mean reward", title=title); ax.legend(); ax.grid(alpha=.3)
     ax2.plot(x, [s.get("completions/mean_length") for s in steps], marker=".", color="gray")
     ax2.set(xlabel="step", ylabel="tokens", title="mean completion length"); ax2.grid(alpha=.3)

@@ -8,13 +8,13 @@ import json, math, os, shutil, time
 from contextlib import nullcontext
 from pathlib import Path
 from .core import (StageRecord, cfg_digest, cuda_available, cuda_vllm_available, ensure_upstream, extract_answer,
-                        answers_match, open_run, prompt_messages, read_json, read_jsonl, seed_everything, stage, write_json)
+                        open_run, prompt_messages, read_json, read_jsonl, seed_everything, stage, write_json)
 from .sft import StepTimer, add_lora, generate, is_main_process, load_model, pick_backend, save_models
 from .rewards import format_ok, reward_functions
 
 # %% auto #0
 __all__ = ['grpo_dataset', 'grpo_config', 'resume_checkpoint', 'grpo_trainer', 'grpo_log', 'running_mean', 'plot_rewards',
-           'quick_eval', 'run_stage', 'main']
+           'run_stage', 'main']
 
 # %% ../nbs/05_grpo.ipynb #c0428c65
 def grpo_dataset(*sources:tuple[str, list[dict]], # (file name, records) pairs: the RL set, then the SFT set
@@ -115,19 +115,6 @@ def plot_rewards(steps:list[dict], # `grpo_log(...)["steps"]`
     ax2.set(xlabel="step", ylabel="tokens", title="mean completion length"); ax2.grid(alpha=.3)
     Path(path).parent.mkdir(parents=True, exist_ok=True); fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
     return Path(path)
-
-# %% ../nbs/05_grpo.ipynb #e129225b
-def quick_eval(model_path:str|Path, # a checkpoint directory (or "embedded")
-               records:list[dict],  # held-out records with `question` and `answer`
-               max_new_tokens:int=160, batch_size:int=8) -> dict:
-    "Accuracy, format rate and answered rate of a model's greedy completions on `records`."
-    model, tok = load_model(model_path, "hf")
-    completions = generate(model, tok, records, max_new_tokens, batch_size, desc=f"eval {Path(str(model_path)).name}")
-    preds = [extract_answer(c) for c in completions]
-    n = max(len(records), 1)
-    return dict(n=len(records), accuracy=sum(answers_match(p, r["answer"]) for p, r in zip(preds, records)) / n,
-                format_rate=sum(map(format_ok, completions)) / n, answered_rate=sum(p is not None for p in preds) / n,
-                completions=completions)
 
 # %% ../nbs/05_grpo.ipynb #2c1586e1
 def _train_grpo(run_dir:Path, cfg:dict, inputs:list[Path], st) -> dict:

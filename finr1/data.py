@@ -920,14 +920,14 @@ def eval_records(cfg:dict, data_dir:Path|None) -> tuple[dict, dict, dict]:
     for name in tqdm(cfg["eval_benchmarks"], desc="eval sets", leave=False):
         if name == "synthetic": evals[name] = synthetic_records(cfg["synthetic_test_n"], cfg["seed"], "test", _difficulty(cfg)); continue
         if name == "finance_instruct":
-            pool, why = finance_instruct_records(cfg, data_dir, None if cfg["profile"] == "paper" and cfg.get("max_per_source") is None else 4 * (cfg.get("eval_n") or FINANCE_INSTRUCT_EVAL_N))
+            pool, why = finance_instruct_records(cfg, data_dir, None if cfg["profile"] == "paper" and cfg.get("max_per_source") is None else 4 * FINANCE_INSTRUCT_EVAL_N)
             pools[name] = pool if pool is not None else why   # training reuses the pool, or the reason
             if pool is None: skipped[name] = why; continue
-            evals[name] = sample_records(pool, cfg.get("eval_n") or FINANCE_INSTRUCT_EVAL_N, cfg["seed"], name); continue
+            evals[name] = sample_records(pool, FINANCE_INSTRUCT_EVAL_N, cfg["seed"], name); continue
         if name not in EVAL_LOADERS: raise KeyError(f"unknown benchmark {name!r}; known: synthetic, finance_instruct, {', '.join(EVAL_LOADERS)}")
         why = _no_data(name, data_dir)
         if why: skipped[name] = why; continue
-        evals[name] = sample_records(EVAL_LOADERS[name](Path(data_dir)), cfg.get("eval_n"), cfg["seed"], name)
+        evals[name] = EVAL_LOADERS[name](Path(data_dir))
     return evals, skipped, pools
 
 # %% ../nbs/01_data.ipynb #48d275c7

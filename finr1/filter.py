@@ -317,7 +317,9 @@ def agreement(llm:list[int], rules:list[int]) -> dict:
                 matrix={"llm_1": {"rules_1": m[(1, 1)], "rules_0": m[(1, 0)]}, "llm_0": {"rules_1": m[(0, 1)], "rules_0": m[(0, 0)]}})
 
 # %% ../nbs/03_filter.ipynb #31671090
-def judge_round1(rows:list[dict], judge:OpenAITeacher|None=None, cache:ResultCache|None=None, progress:bool=True) -> list[dict]:
+def judge_round1(rows:list[dict], judge:OpenAITeacher|None=None, cache:ResultCache|None=None, progress:bool=True,
+                 unparsed:str="rules", # a reply unreadable after every re-ask: rules (token F1 decides) | reject
+                ) -> list[dict]:
     "Round 1 per row: {passed: 1 | 0 | None, method: rules | llm | rules_f1 | distill_error, ...}."
     out = [dict(passed=None, method="distill_error") if row.get("error") else
            dict(passed=v, method="rules") if (v := round1_rules(row)) is not None else dict(passed=None, method="undecided")
@@ -327,14 +329,19 @@ def judge_round1(rows:list[dict], judge:OpenAITeacher|None=None, cache:ResultCac
         verdicts = ask_judge(judge, cache, [answer_judge_messages(rows[i]) for i in todo], parse_binary, BINARY_REMINDER,
                              ids=[f"{rows[i]['id']}#round1" for i in todo], desc="round 1 judge", progress=progress)
         for i, v in zip(todo, verdicts): out[i] = dict(passed=v["value"], method="llm", status=v["status"], asks=v["asks"])
-    for i in todo if judge is None else []:
+    for i in todo:
+        fallback = out[i].get("status") == "unparsed" and unparsed == "rules"
+        if judge is not None and not fallback: continue
         f1 = token_f1(rows[i].get("teacher_answer"), rows[i]["answer"])
-        out[i] = dict(passed=int(f1 >= 0.5), method="rules_f1", f1=round(f1, 3))
+        out[i] = dict(passed=int(f1 >= 0.5), method="rules_f1", f1=round(f1, 3),
+                      **(dict(status="fallback", asks=out[i]["asks"]) if fallback else {}))
     return out
 
 # %% ../nbs/03_filter.ipynb #76a2b8d8
 def judge_round2(rows:list[dict], idx:list[int], mode:str, judge:OpenAITeacher|None=None, cache:ResultCache|None=None,
-                 progress:bool=True) -> dict[int, dict]:
+                 progress:bool=True,
+                 unparsed:str="rules", # a reply unreadable after every re-ask: rules (the rule rubric decides) | reject
+                ) -> dict[int, dict]:
     "Round 2 for rows `idx`: {i: {passed, method, status, llm_scores, rules_scores, details}}."
     rules = {i: rules_rubric(rows[i]) for i in tqdm(idx, desc="round 2 rules", disable=not progress or not idx)} if mode in ("rules", "both") else {}
     llm = {}
@@ -343,9 +350,13 @@ def judge_round2(rows:list[dict], idx:list[int], mode:str, judge:OpenAITeacher|N
                                       ids=[f"{rows[i]['id']}#round2" for i in idx], desc="round 2 judge", progress=progress)))
     out = {}
     for i in idx:
-        r, l = rules.get(i), llm.get(i)
+        l = llm.get(i)
+        fallback = l is not None and l["status"] == "unparsed" and unparsed == "rules"
+        if fallback and i not in rules: rules[i] = rules_rubric(rows[i])
+        r = rules.get(i)
         out[i] = dict(rules_scores=r and r["scores"], rules_overall=r and r["overall"], details=r and r["details"])
         if l is None: out[i].update(passed=r["overall"], method="rules", status="ok")
+        elif fallback: out[i].update(passed=r["overall"], method="rules_fallback", status="fallback", asks=l["asks"], llm_scores=None)
         else: out[i].update(passed=int(all(l["value"].values())) if l["status"] == "ok" else None, method="llm",
                             status=l["status"], asks=l["asks"], llm_scores=l["value"])
     return out
@@ -364,7 +375,7 @@ def reject_reason(row:dict, r1:dict, r2:dict|None) -> tuple[str|None, str|None]:
         scores = d["llm_scores"] if d["method"] == "llm" else d["rules_scores"]
         wrong = (d.get("details") or {}).get("arithmetic_wrong") or []
         return (f"reasoning fails {', '.join(k for k, v in scores.items() if not v)} ({d['method']})"
-                + (f"; wrong arithmetic: {wrong[0]}" if wrong and d["method"] == "rules" else "")), stage_
+                + (f"; wrong arithmetic: {wrong[0]}" if wrong and d["method"].startswith("rules") else "")), stage_
     return None, None
 
 # %% ../nbs/03_filter.ipynb #e0d9fda5
@@ -372,12 +383,15 @@ RECORD_FIELDS = ("id", "source", "question", "answer", "answer_type", "program",
 
 def filter_rows(rows:list[dict], # distilled rows (`data/distilled.jsonl`)
                 mode:str="rules", # rules | openai | both
-                judge:OpenAITeacher|None=None, cache:ResultCache|None=None, progress:bool=True) -> tuple[list, list, list]:
+                judge:OpenAITeacher|None=None, cache:ResultCache|None=None, progress:bool=True,
+                unparsed:str="rules", # a judge reply unreadable after every re-ask: rules decide | reject the row
+               ) -> tuple[list, list, list]:
     "(sft rows, rl rows, per-row decisions): both rounds, then the paper's split."
     if mode not in ("rules", "openai", "both"): raise ValueError(f"unknown judge {mode!r}; choose rules | openai | both")
+    if unparsed not in ("rules", "reject"): raise ValueError(f"unknown judge_unparsed {unparsed!r}; choose rules | reject")
     if mode != "rules" and (judge is None or cache is None): raise ValueError(f"judge={mode!r} needs a judge client and a cache")
-    r1 = judge_round1(rows, judge if mode != "rules" else None, cache, progress)
-    r2 = judge_round2(rows, [i for i, d in enumerate(r1) if d["passed"] == 1], mode, judge, cache, progress)
+    r1 = judge_round1(rows, judge if mode != "rules" else None, cache, progress, unparsed)
+    r2 = judge_round2(rows, [i for i, d in enumerate(r1) if d["passed"] == 1], mode, judge, cache, progress, unparsed)
     sft, rl, decisions = [], [], []
     for i, row in enumerate(rows):
         reason, stage_ = reject_reason(row, r1[i], r2.get(i))
@@ -404,12 +418,13 @@ def _agreement(ds:list[dict]) -> dict|None:
 # %% ../nbs/03_filter.ipynb #f33083e7
 def filter_report(decisions:list[dict], mode:str, n_examples:int=5) -> dict:
     "Counts per source and overall, rubric pass rates, agreement, trace lengths, rejected examples."
-    per, keys = {}, ("in", "passed_round1", "passed_round2", "sft", "rl", "distill_errors", "unparsed")
+    per, keys = {}, ("in", "passed_round1", "passed_round2", "sft", "rl", "distill_errors", "unparsed", "fallback")
     for d in decisions:
         c = per.setdefault(d["source"], dict.fromkeys(keys, 0))
         c["in"] += 1; c["passed_round1"] += d["round1"]["passed"] == 1; c["passed_round2"] += bool(d["round2"] and d["round2"]["passed"] == 1)
         c["sft"] += d["sft"]; c["rl"] += not d["sft"]; c["distill_errors"] += d["reject_stage"] == "distill"
         c["unparsed"] += sum(bool(x and x.get("status") == "unparsed") for x in (d["round1"], d["round2"]))
+        c["fallback"] += sum(bool(x and x.get("status") == "fallback") for x in (d["round1"], d["round2"]))
     words = lambda keep: sorted(d["words"] for d in decisions if d["sft"] == keep and d["reject_stage"] != "distill")
     stats = lambda w: dict(n=len(w), mean=round(sum(w) / len(w), 1), median=w[len(w) // 2], max=w[-1]) if w else dict(n=0)
     rejected = [d for d in decisions if not d["sft"]]
@@ -417,6 +432,7 @@ def filter_report(decisions:list[dict], mode:str, n_examples:int=5) -> dict:
                 round1_methods=dict(Counter(d["round1"]["method"] for d in decisions)),
                 reject_stages=dict(Counter(d["reject_stage"] for d in rejected)),
                 judge_unparsed=dict(Counter(r for d in decisions for r in ("round1", "round2") if d[r] and d[r].get("status") == "unparsed")),
+                judge_fallbacks=dict(Counter(r for d in decisions for r in ("round1", "round2") if d[r] and d[r].get("status") == "fallback")),
                 judge_errors=dict(Counter(r for d in decisions for r in ("round1", "round2") if d[r] and d[r].get("status") == "error")),
                 criteria_pass_rate=dict(rules=_criteria_rates(decisions, "rules_scores"), llm=_criteria_rates(decisions, "llm_scores")),
                 agreement=_agreement(decisions), trace_words=dict(sft=stats(words(True)), rejected=stats(words(False))),
@@ -447,7 +463,7 @@ def run_stage(run_dir:str|Path, # the run directory (reads data/distilled.jsonl)
     with stage(run_dir, "filter", inputs=[src], cfg=cfg) as st:
         judge = make_judge(cfg)
         cache = ResultCache(data/"judge_cache.jsonl") if judge else None
-        sft, rl, decisions = filter_rows(rows, cfg["judge"], judge, cache, progress)
+        sft, rl, decisions = filter_rows(rows, cfg["judge"], judge, cache, progress, cfg["judge_unparsed"])
         report = filter_report(decisions, cfg["judge"])
         write_jsonl(data/"sft.jsonl", sft); write_jsonl(data/"rl.jsonl", rl); write_jsonl(data/"filter_decisions.jsonl", decisions)
         write_json(data/"filter_report.json", report)
@@ -456,6 +472,10 @@ def run_stage(run_dir:str|Path, # the run directory (reads data/distilled.jsonl)
         if cache and cache.compact(): st.output(cache.path)
         t = report["total"]
         counts = dict(records=len(rows), passed_round1=t["passed_round1"], passed_round2=t["passed_round2"],
-                      sft=len(sft), rl=len(rl), unparsed=t["unparsed"], distill_errors=t["distill_errors"])
+                      sft=len(sft), rl=len(rl), unparsed=t["unparsed"], judge_fallbacks=t["fallback"], distill_errors=t["distill_errors"])
         st.count(**counts)
+        judged = sum(bool(x and "asks" in x) for d in decisions for x in (d["round1"], d["round2"]))   # rows the judge was asked
+        if judged and t["fallback"] > judged / 2:
+            print(f"[filter] warning: the judge's reply was unreadable for {t['fallback']} of {judged} questions asked, so the rules "
+                  f"decided them (judge_unparsed='rules'); check judge_model={cfg['judge_model']!r} and data/judge_cache.jsonl")
     return counts

@@ -4,15 +4,16 @@
 
 # %% ../nbs/07_pipeline.ipynb #2f44ecde
 from __future__ import annotations
-import json, os, shutil, subprocess, sys, threading, time
+import json, os, re, shutil, subprocess, sys, threading, time
 from pathlib import Path
 from fastcore.script import anno_parser, Param
-from .core import (STAGES, load_profile, open_run, parse_sets, read_json, read_manifest, stage_is_fresh,
+from .core import (STAGES, ConfigError, load_profile, open_run, parse_sets, read_json, read_manifest, stale_reason,
                         write_json, embedded_model_dir, prompt_messages)
 
 # %% auto #0
-__all__ = ['COMMANDS', 'nbs_path', 'stage_notebooks', 'StageFailed', 'run_notebook', 'run_pipeline', 'default_model', 'ask',
-           'env_executable', 'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve', 'finr1_eval', 'main']
+__all__ = ['COMMANDS', 'nbs_path', 'stage_notebooks', 'StageFailed', 'run_notebook', 'check_model', 'check_paths', 'run_pipeline',
+           'default_model', 'ask', 'env_executable', 'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve',
+           'finr1_eval', 'main']
 
 # %% ../nbs/07_pipeline.ipynb #bf1edd3d
 def nbs_path(path:str|Path|None=None) -> Path:
@@ -50,26 +51,53 @@ def run_notebook(stage:str, nb:Path, run_dir:Path, profile:str, overrides:dict, 
         raise _failure(stage, nb, out, e) from None
     return time.time() - t0
 
+# %% ../nbs/07_pipeline.ipynb #cbbed7f8
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+def check_model(model:str|Path, # 'embedded', a model directory, or a hub id (owner/name)
+                what:str="model") -> str|Path:
+    "`model` when it can be loaded as given; a `ConfigError` naming the path for a missing or non-model directory."
+    m = str(model)
+    if m == "embedded": return model
+    path = Path(m).expanduser()
+    if path.exists():
+        if not (path/"config.json").exists(): raise ConfigError(f"{what} {m} is not a model directory (no config.json in it)")
+        return model
+    if _HUB_ID.fullmatch(m) and not Path(path.parts[0]).exists(): return model   # owner/name: a hub id
+    raise ConfigError(f"no such {what} directory: {m} (give a trained model's folder, e.g. runs/tiny/models/sft/merged, or a hub id)")
+
+def check_paths(cfg:dict) -> dict:
+    "`cfg` when the paths it names exist; else a `ConfigError` naming the field and the fix."
+    d = dict.get(cfg, "data_dir")
+    if d and not Path(d).expanduser().is_dir():
+        raise ConfigError(f"data_dir {d} does not exist: point --set data_dir=... at a folder holding finqa/, convfinqa/, tfns/ …, "
+                          "or leave it unset to use $FINR1_DATA_DIR or ../shared/data")
+    check_model(dict.get(cfg, "model"))
+    return cfg
+
 # %% ../nbs/07_pipeline.ipynb #43b88060
 def run_pipeline(profile:str="tiny",     # smoke | tiny | paper
                  run_dir:str|Path|None=None, # run directory (default runs/<profile>)
                  overrides:dict|None=None, # profile overrides
-                 resume:bool=False,       # skip stages whose outputs exist for unchanged inputs
+                 resume:bool=False,       # skip stages that are fresh: same inputs, outputs, and values of the fields they read
                  stages:list[str]|None=None, # run only these stages (default all)
                  nbs:str|Path|None=None,  # directory of the stage notebooks
                  log_output:bool=False,   # stream cell output instead of a progress bar
                  log=print) -> dict:
-    "Execute the stage notebooks in order with papermill; return per-stage status and seconds."
+    "Execute the stage notebooks in order with papermill; return per-stage status, the reason each ran, and seconds."
     overrides = dict(overrides or {})
+    if unknown := [s for s in stages or [] if s not in STAGES]: raise ConfigError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")
+    check_paths(load_profile(profile, **overrides))
     run_dir, cfg = open_run(Path(run_dir or Path("runs")/profile).resolve(), profile, overrides)
     todo, timings, t0 = stage_notebooks(nbs), {}, time.time()
     for i, (stage, nb) in enumerate(todo.items(), 1):
         if stages and stage not in stages: continue
-        if resume and stage_is_fresh(run_dir, stage, cfg):
+        why = stale_reason(run_dir, stage, cfg) if resume else "no --resume"
+        if why is None:
             log(f"[{i}/{len(todo)}] {stage:8s} fresh — skipped (--resume)"); timings[stage] = dict(status="skipped"); continue
-        log(f"[{i}/{len(todo)}] {stage:8s} {nb.name} …")
+        log(f"[{i}/{len(todo)}] {stage:8s} {nb.name} … ({why})")
         secs = run_notebook(stage, nb, run_dir, profile, overrides, log_output)
-        timings[stage] = dict(status="ran", seconds=round(secs, 1), stage_seconds=read_manifest(run_dir).get(stage, {}).get("seconds"))
+        timings[stage] = dict(status="ran", reason=why, seconds=round(secs, 1), stage_seconds=read_manifest(run_dir).get(stage, {}).get("seconds"))
         log(f"[{i}/{len(todo)}] {stage:8s} done in {secs:.0f}s")
     summary = dict(profile=profile, run_dir=str(run_dir), stages=timings, seconds=round(time.time() - t0, 1))
     write_json(run_dir/"pipeline.json", summary)
@@ -148,14 +176,14 @@ def finr1_ask(question:str,        # the question (context included)
               max_new_tokens:int=512, # maximum new tokens
               temperature:float=0.0): # sampling temperature (0 = greedy)
     "Ask a finr1 model a financial question; the answer streams in Fin-R1 format."
-    ask(question, model, max_new_tokens, temperature); return 0
+    ask(question, check_model(model) if model else None, max_new_tokens, temperature); return 0
 
 def finr1_serve(model:str=None,    # model directory (default: runs/tiny's best model)
                 host:str="127.0.0.1", # interface to bind
                 port:int=8000,     # port
                 backend:str="auto"): # auto | transformers | vllm
     "Serve a model behind an OpenAI-compatible endpoint (vllm serve on GPU, transformers serve on CPU)."
-    cmd = serve_command(model or default_model(), host, port, backend)
+    cmd = serve_command(check_model(model) if model else default_model(), host, port, backend)
     print(f"serving {cmd[2]} at http://{host}:{port}/v1  ({' '.join(Path(cmd[0]).name for _ in [0])} serve)", flush=True)
     return subprocess.call(cmd)
 
@@ -166,9 +194,13 @@ def finr1_eval(model:Param("model directories or hub ids to evaluate (repeatable
                run_dir:str=None,   # run directory holding data/eval (default runs/<profile>-eval)
                set:Param("profile overrides key=value (repeatable)", str, nargs="+", action="extend")=None):
     "Evaluate models on the Fin-R1 benchmarks; prints the paper-style table."
-    from finr1.eval import evaluate_models
+    from finr1.eval import BENCHMARKS, evaluate_models
     overrides = parse_sets(set or [])
     if benchmarks: overrides["eval_benchmarks"] = benchmarks
+    cfg = check_paths(load_profile(profile, **overrides))
+    if unknown := [b for b in cfg["eval_benchmarks"] if b not in BENCHMARKS]:
+        raise ConfigError(f"unknown benchmark(s) {unknown}; benchmarks are {', '.join(BENCHMARKS)}")
+    for m in model or []: check_model(m)
     table = evaluate_models(model, profile=profile, run_dir=run_dir, overrides=overrides)
     print(table); return 0
 
@@ -176,7 +208,7 @@ def finr1_eval(model:Param("model directories or hub ids to evaluate (repeatable
 COMMANDS = dict(run=finr1_run, eval=finr1_eval, ask=finr1_ask, serve=finr1_serve)
 
 def main(argv:list[str]|None=None) -> int:
-    "Entry point of the `finr1` console script: `finr1 {run,eval,ask,serve} …`."
+    "Entry point of the `finr1` console script: `finr1 {run,eval,ask,serve} …`; a user's mistake is one line, exit 2."
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print("usage: finr1 {run,eval,ask,serve} [options]   (finr1 <command> --help)\n")
@@ -187,4 +219,6 @@ def main(argv:list[str]|None=None) -> int:
     opts = ["--" + a[2:].replace("-", "_") if a.startswith("--") and "=" not in a else a for a in argv[1:]]  # --run-dir ≡ --run_dir
     args = vars(p.parse_args(opts))
     args.pop("xtra", None); args.pop("pdb", None)
-    return f(**args) or 0
+    try: return f(**args) or 0
+    except ConfigError as e:
+        print(f"finr1: error: {e}", file=sys.stderr); return 2

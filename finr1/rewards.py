@@ -73,9 +73,8 @@ def make_verifier_reward(model:str,          # judge model name on the endpoint
                          concurrency:int=8, timeout:float=120.0, max_retries:int=3):
     "A TRL reward function `verifier_reward` that asks an LLM judge where the rules cannot decide."
     from openai import OpenAI
-    if not os.environ.get(api_key_env):
-        raise KeyError(f"the verifier needs an API key in ${api_key_env} (any non-empty value for a local server)")
-    client = OpenAI(base_url=base_url, api_key=os.environ[api_key_env], timeout=timeout, max_retries=max_retries)
+    from finr1.distill import api_key_from_env   # a local endpoint needs no key; a remote one names the variable to set
+    client = OpenAI(base_url=base_url, api_key=api_key_from_env(api_key_env, [base_url]), timeout=timeout, max_retries=max_retries)
 
     def ask(question, pred, gold):
         try:

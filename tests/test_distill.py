@@ -135,25 +135,6 @@ def test_sigkill_mid_run_then_resume_gives_every_record_exactly_once(tmp_path):
     assert len(records) <= served <= len(records) + 2 * 4                     # at most the in-flight requests of each kill are redone
 
 # ---------------------------------------------------------------- a real OpenAI-compatible server: transformers serve
-@pytest.fixture(scope="module")
-def transformers_serve():
-    "`transformers serve` with the embedded SmolLM2 on 127.0.0.1 (started once for the module)."
-    model, port = embedded_model_dir(), free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
-    proc = subprocess.Popen(serve_command(model, port=port, backend="transformers"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None: pytest.fail(f"transformers serve exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).status == 200: break
-        except OSError: time.sleep(0.5)
-    else: proc.kill(); pytest.fail("transformers serve did not come up in 180 s")
-    yield str(model), f"http://127.0.0.1:{port}/v1"
-    proc.terminate()
-    try: proc.wait(timeout=20)
-    except subprocess.TimeoutExpired: proc.kill()
-
 def test_openai_teacher_against_transformers_serve(tmp_path, transformers_serve):
     model, url = transformers_serve
     records = synthetic_records(2, seed=16)

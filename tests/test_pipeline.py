@@ -2,7 +2,7 @@
 import json, os, subprocess, sys
 from pathlib import Path
 import nbformat, pytest
-from finr1.core import STAGES, read_json
+from finr1.core import STAGES, ConfigError, read_json
 from finr1.pipeline import run_pipeline, StageFailed, main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +38,28 @@ def test_parameters_are_injected_and_secrets_refused(tmp_path):
     run_pipeline("smoke", tmp_path/"run", {"seed": "5"}, nbs=nbs, log=lambda *a: None)
     assert json.loads((tmp_path/"run/seen_sft.json").read_text()) == ["smoke", {"seed": "5"}]
     assert read_json(tmp_path/"run/config.json")["profile"]["seed"] == 5
-    with pytest.raises(KeyError): run_pipeline("smoke", tmp_path/"run2", {"teacher_api_key": "sk-secret"}, nbs=nbs)
+    with pytest.raises(ConfigError): run_pipeline("smoke", tmp_path/"run2", {"teacher_api_key": "sk-secret"}, nbs=nbs)
+
+USER_ERRORS = [
+    (["run", "--set", "sft_lrr=1"], "finr1: error: unknown profile field 'sft_lrr'; did you mean 'sft_lr'?"),
+    (["run", "--set", "sft_lr=abc"], "finr1: error: sft_lr expects a number, got 'abc'"),
+    (["run", "--profile", "huge"], "finr1: error: unknown profile 'huge'; choose one of smoke, tiny, paper"),
+    (["run", "--stages", "sft,rl"], "finr1: error: unknown stage(s) ['rl']"),
+    (["run", "--set", "data_dir=/nonexistent/data"], "finr1: error: data_dir /nonexistent/data does not exist"),
+    (["run", "--set", "model=/nonexistent"], "finr1: error: no such model directory: /nonexistent"),
+    (["eval", "--model", "/nonexistent"], "finr1: error: no such model directory: /nonexistent"),
+    (["eval", "--benchmarks", "finqa,mmlu"], "finr1: error: unknown benchmark(s) ['mmlu']"),
+    (["ask", "What is 2+2?", "--model", "/nonexistent"], "finr1: error: no such model directory: /nonexistent"),
+]
+
+@pytest.mark.parametrize("args, message", USER_ERRORS, ids=[" ".join(a) for a, _ in USER_ERRORS])
+def test_user_errors_are_one_line(tmp_path, args, message):
+    "A user's mistake: one `finr1: error:` line naming the field or path, exit status 2, no traceback, nothing created."
+    extra = ["--run-dir", str(tmp_path/"run")] if args[0] in ("run", "eval") else []
+    r = subprocess.run([FINR1, *args, *extra], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and r.stderr.strip().splitlines()[-1].startswith(message), r.stderr[-2000:]
+    assert not (tmp_path/"run").exists()
 
 def test_cli_usage():
     assert main([]) == 2
@@ -67,3 +88,17 @@ def test_resume_skips_fresh_stages(smoke_run):
     r = subprocess.run([FINR1, "run", "--profile", "smoke", "--run-dir", str(run), "--resume"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert all(s["status"] == "skipped" for s in read_json(run/"pipeline.json")["stages"].values())
+
+def test_resume_reruns_only_the_stages_a_change_touches(smoke_run):
+    """Each stage is fresh while its inputs and the fields it reads are unchanged (STAGE_FIELDS): eval_n touches eval only;
+    sft_lr touches sft, and through the new SFT model grpo and eval; data, distill and filter are kept."""
+    run, _ = smoke_run
+    def ran(*sets) -> list[str]:
+        r = subprocess.run([FINR1, "run", "--profile", "smoke", "--run-dir", str(run), "--resume", "--set", *sets],
+                           capture_output=True, text=True, cwd=ROOT, timeout=900)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        return [s for s, t in read_json(run/"pipeline.json")["stages"].items() if t["status"] == "ran"]
+    assert ran("eval_n=2") == ["eval"]
+    assert ran("eval_n=2", "sft_lr=1e-4") == ["sft", "grpo", "eval"]
+    stages = read_json(run/"pipeline.json")["stages"]
+    assert stages["sft"]["reason"] == "settings changed: sft_lr" and stages["grpo"]["reason"].startswith("input changed")

@@ -61,9 +61,11 @@ def test_unreachable_or_failing_judge_is_unscorable(judge):
     assert reward([completion("forty-six"), completion("46")], solution=["46", "46"]) == [None, 1.0]
     assert len(Judge.auth) == 2                        # one try + one retry, then give up
 
-def test_verifier_needs_its_key_from_the_environment(monkeypatch):
+def test_verifier_needs_a_key_only_for_a_remote_judge(monkeypatch):
+    "A remote judge without its key fails at once, naming the variable; a local one (vllm / transformers serve) needs none."
     monkeypatch.delenv(KEY_ENV, raising=False)
-    with pytest.raises(KeyError, match=KEY_ENV): make_verifier_reward("m", "http://127.0.0.1:9/v1", KEY_ENV)
+    with pytest.raises(RuntimeError, match=KEY_ENV): make_verifier_reward("m", "https://judge.example.com/v1", KEY_ENV)
+    assert make_verifier_reward("m", "http://127.0.0.1:9/v1", KEY_ENV).__name__ == "verifier_reward"
 
 def test_profile_selects_the_verifier(judge):
     cfg = load_profile("smoke", grpo_rewards="format,verifier", judge_base_url=judge, judge_api_key_env=KEY_ENV)

@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # the venv's console scripts (finr1, transformers, accelerate) first, for the notebooks' subprocesses too
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test test-slow export readme
+.PHONY: install run test test-slow rehearsal export readme
 install: $(STAMP)
 
 $(STAMP): setup.py settings.ini
@@ -32,12 +32,18 @@ run: $(STAMP)
 # two notebooks run at once on 2 cores: one torch thread each, or they oversubscribe (measured 4-20x slower)
 test: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
-	$(BIN)/python -m pytest tests -ra
+	$(BIN)/python -m pytest tests -ra --durations=10
 
 # the long tests too: notebook cells marked #| slow, and pytest tests marked slow
 test-slow: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing --flags slow
 	$(BIN)/python -m pytest tests -ra -m slow
+
+# the `paper` profile's CPU rehearsal alone (~6 min; also part of `make test-slow`), its resume checks included;
+# the run directory stays in runs/paper-rehearsal to read
+rehearsal: $(STAMP)
+	rm -rf runs/paper-rehearsal
+	FINR1_REHEARSAL_DIR=$(abspath runs/paper-rehearsal) $(BIN)/python -m pytest tests/test_paper_rehearsal.py -ra -m slow -s
 
 export: $(STAMP)
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(MAKE) readme

@@ -43,7 +43,7 @@ def test_llm_judge_both_rounds_reasks_unparsed_and_agreement(tmp_path):
         if i == 5: return rubric_json(steps=1)
         return rubric_json()
     with StubOpenAI(responder=judge) as srv:
-        cfg = load_profile("smoke", judge="both", judge_model="judge", judge_base_url=srv.url)
+        cfg = load_profile("smoke", judge="both", judge_model="judge", judge_base_url=srv.url, judge_unparsed="reject")
         run = init_run(tmp_path/"run", cfg)
         write_jsonl(run/"data"/"distilled.jsonl", rows)
         counts = run_stage(run, cfg, progress=False)
@@ -62,7 +62,7 @@ def test_llm_judge_both_rounds_reasks_unparsed_and_agreement(tmp_path):
     assert sft[1]["judge_scores"]["round2"]["asks"] == 2 and sft[2]["judge_scores"]["round1"]["method"] == "llm"
     report = read_json(run/"data"/"filter_report.json")
     assert report["judge_unparsed"] == {"round1": 1, "round2": 1}
-    assert counts == dict(records=8, passed_round1=6, passed_round2=3, sft=3, rl=5, unparsed=2, distill_errors=1)
+    assert counts == dict(records=8, passed_round1=6, passed_round2=3, sft=3, rl=5, unparsed=2, judge_fallbacks=0, distill_errors=1)
     agree = report["agreement"]                                     # LLM decided; the rule rubric scored alongside
     assert agree["n"] == 5 and agree["matrix"]["llm_0"]["rules_1"] >= 1 and agree["matrix"]["llm_0"]["rules_0"] == 1
     assert set(agree["per_criterion"]) == set(CRITERIA)

@@ -14,7 +14,8 @@ The teacher is a local server that answers the way DeepSeek's API does (`tests/d
 answers, good and degenerate reasoning. The judge, the GRPO verifier and eval's judge are a real `transformers serve`.
 `DEEPSEEK_API_KEY` is exported as a user would, and must reach the teacher and nothing else.
 
-Run it alone, keeping the run directory: `make rehearsal` (the README's command).
+It takes about six minutes on 2 cores, so it is marked slow: `make test-slow` runs it, and `make rehearsal` (the
+README's command) runs it alone and keeps the run directory in runs/paper-rehearsal.
 """
 import json, os, secrets, subprocess, sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from finr1.core import STAGES, read_json, read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 FINR1 = str(Path(sys.executable).parent/"finr1")
+pytestmark = pytest.mark.slow
 KEY = "sk-rehearsal-" + secrets.token_hex(16)     # fresh each run: finding it anywhere is a leak, not a coincidence
 
 SIZES = dict(max_per_source=2, max_seq_length=1024, sft_max_length=1024, sft_batch_size=2, sft_grad_accum=1, sft_max_steps=2,
@@ -99,7 +101,6 @@ def test_no_papermill_warnings_and_every_field_read_is_declared(rehearsal):
     man = read_json(run_dir/"manifest.json")
     assert {s: e["undeclared_fields"] for s, e in man.items() if e.get("undeclared_fields")} == {}
 
-@pytest.mark.slow
 def test_resume_reruns_only_what_a_change_touches(rehearsal):
     "eval_n re-runs eval only; sft_lr re-runs sft, grpo and eval, never data, distill (API money) or filter."
     run_dir, overrides, r, teacher = rehearsal

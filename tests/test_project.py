@@ -13,3 +13,16 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT/"README.md").read_text()
     assert "make test" in readme
     assert re.search(r"^make test$", (ROOT/".ci/run").read_text(), re.M)
+
+def test_parameters_cells_parse_cleanly(caplog):
+    "Every stage notebook's `parameters` cell gives papermill exactly profile, run_dir, overrides, with no parse warning."
+    import json, logging, nbformat
+    from papermill.translators import PythonTranslator
+    from finr1.core import STAGES
+    for nb in STAGES.values():
+        cells = [c for c in json.loads((ROOT/"nbs"/f"{nb}.ipynb").read_text())["cells"] if "parameters" in c["metadata"].get("tags", [])]
+        assert len(cells) == 1, nb
+        with caplog.at_level(logging.WARNING, logger="papermill"):
+            names = [p.name for p in PythonTranslator.inspect(nbformat.v4.new_code_cell("".join(cells[0]["source"])))]
+        assert names == ["profile", "run_dir", "overrides"], (nb, names)
+    assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()]

@@ -83,8 +83,9 @@ def test_offline_stage_writes_the_split_report_and_plot(tmp_path):
     cfg = load_profile("smoke")
     run = init_run(tmp_path/"run", cfg)
     write_jsonl(run/"data"/"train.jsonl", synthetic_records(12, seed=22))
-    distill_stage(run, cfg, progress=False)
+    distill_stage(run, load_profile("smoke"), progress=False)      # each stage its own profile, as in a run
     counts = run_stage(run, cfg, progress=False)
+    assert "undeclared_fields" not in read_json(run/"manifest.json")["filter"]
     sft, rl = read_jsonl(run/"data"/"sft.jsonl"), read_jsonl(run/"data"/"rl.jsonl")
     assert counts["records"] == len(sft) + len(rl) == 12 and counts["sft"] >= 11
     assert all(r["reasoning"] and r["judge_scores"]["round2"]["method"] == "rules" for r in sft)

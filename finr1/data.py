@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Iterable
 from tqdm.auto import tqdm
 from .core import answer_type as core_answer_type
-from .core import (execute_program, parse_program, answers_match, find_data_dir, read_jsonl, write_jsonl, write_json,
-                        read_json, stage, open_run, ensure_upstream, prompt_messages, embedded_model_dir, context_table)
+from .core import (execute_program, parse_program, answers_match, find_data_dir, read_jsonl, write_jsonl,
+                        write_json, read_json, stage, open_run, prompt_messages, context_table)
+from .llm import embedded_model_dir
 
 # %% auto #0
 __all__ = ['ANSWER_TYPES', 'TEMPLATES', 'SYNTHETIC_DIFFICULTIES', 'SYNTHETIC_SPLITS', 'log', 'FINQA_FILES', 'CONVFINQA_FILES',

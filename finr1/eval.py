@@ -8,21 +8,22 @@ import ast, gc, hashlib, json, math, os, re, time
 from pathlib import Path
 from typing import Callable, Iterator
 from tqdm.auto import tqdm
-from .core import (LABELS, NO, YES, answer_type, answers_match, cuda_available, cuda_vllm_available, embedded_model_dir,
-                        ensure_upstream, extract_answer, file_digest, load_profile, open_run, parse_numbers, prompt_messages,
-                        read_json, read_jsonl, read_manifest, stage, stage_module, stage_is_fresh, write_json, write_jsonl)
+from .core import (LABELS, NO, YES, answer_type, answers_match, cuda_available, cuda_vllm_available,
+                        extract_answer, file_digest, load_profile, open_run, parse_numbers, prompt_messages,
+                        read_json, read_jsonl, read_manifest, stage, stage_is_fresh, write_json, write_jsonl)
+from .llm import embedded_model_dir
 from .data import sample_records
-from .distill import OpenAITeacher, ResultCache, cached_generate
+from .llm import (AnswerJudge, Generator, HFGenerator, OpenAIGenerator, ResultCache, VLLMGenerator, cached_generate,
+                       make_judge)
 from .rewards import format_ok as _layout_ok
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'MODEL_TITLES', 'eval_prompt', 'record_kind',
            'paper_table', 'check_eval_records', 'per_benchmark', 'benchmark_n', 'load_eval_sets', 'decoding_settings',
-           'format_compliant', 'lenient_answer', 'score_sample', 'bootstrap_ci', 'summarize', 'load_generation_model',
-           'HFGenerator', 'VLLMGenerator', 'make_generator', 'cache_key', 'GenerationCache', 'model_id',
-           'endpoint_completion', 'EndpointGenerator', 'endpoint_settings', 'make_endpoint_generator',
-           'make_answer_judge', 'LazyGenerator', 'evaluate_benchmark', 'stage_models', 'evaluate_all', 'results_table',
-           'detail_table', 'results_markdown', 'plot_accuracy', 'write_reports', 'run_stage', 'evaluate_models']
+           'format_compliant', 'lenient_answer', 'score_sample', 'bootstrap_ci', 'summarize', 'make_generator',
+           'eval_sampling', 'entry_completion', 'make_answer_judge', 'evaluate_benchmark', 'stage_models',
+           'evaluate_all', 'results_table', 'detail_table', 'results_markdown', 'plot_accuracy', 'write_reports',
+           'run_stage', 'evaluate_models']
 
 # %% ../nbs/06_eval.ipynb #1c28d4c2
 BENCHMARKS = dict(
@@ -193,277 +194,72 @@ def summarize(samples:list[dict], # scored samples of one model on one benchmark
                 judged=sum(s["judge"] is not None for s in samples), errors=sum(bool(s.get("error")) for s in samples),
                 tokens_mean=sum(toks) / len(toks) if toks else None, tokens_total=sum(toks))
 
-# %% ../nbs/06_eval.ipynb #20e676ca
-def load_generation_model(path:str|Path, # model directory or hub id
-                         ):
-    "Model (eval mode; bf16 on CUDA, fp32 on CPU) and its tokenizer with left padding and `<|im_end|>` as EOS."
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(str(path), padding_side="left")
-    cuda = torch.cuda.is_available()
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.bfloat16 if cuda else torch.float32).eval()
-    if cuda: model.to("cuda")
-    im_end = tok.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tok.get_vocab() else None
-    eos = model.generation_config.eos_token_id
-    eos = [e for e in ([im_end] + (eos if isinstance(eos, list) else [eos, tok.eos_token_id])) if e is not None]
-    model.generation_config.eos_token_id = list(dict.fromkeys(eos))
-    if tok.pad_token is None: tok.pad_token = tok.eos_token
-    model.generation_config.pad_token_id = tok.pad_token_id
-    return model, tok
+# %% ../nbs/06_eval.ipynb #91612c2f
+def make_generator(model:str|Path, # model directory, hub id, or API model name
+                   cfg:dict,       # resolved profile (`backend`, `eval_batch_size`, the teacher endpoint for API models)
+                   api:bool=False, # `model` is served at the teacher's OpenAI-compatible endpoint
+                  ) -> Generator:
+    "The generator for `model`: the endpoint for an API model, vLLM on a CUDA machine that has it, else transformers."
+    if api: return OpenAIGenerator(model, cfg["teacher_base_url"], cfg["teacher_api_key_env"], concurrency=cfg["teacher_concurrency"],
+                                   timeout=cfg["teacher_timeout"], max_retries=cfg["teacher_max_retries"])
+    if cfg.get("backend", "auto") in ("auto", "vllm", "unsloth") and cuda_vllm_available(): return VLLMGenerator(str(model))
+    return HFGenerator(model, batch_size=cfg["eval_batch_size"])
 
-# %% ../nbs/06_eval.ipynb #6eff0150
-def _gen_kwargs(settings:dict) -> dict:
-    "`generate` keyword arguments for decoding `settings` (greedy when temperature is 0)."
-    kw = dict(max_new_tokens=settings["max_new_tokens"], do_sample=settings["temperature"] > 0)
-    if kw["do_sample"]: kw.update(temperature=settings["temperature"], top_p=settings["top_p"])
-    else: kw.update(temperature=None, top_p=None, top_k=None)
-    if settings.get("repetition_penalty", 1.0) != 1.0: kw["repetition_penalty"] = settings["repetition_penalty"]
-    return kw
+def eval_sampling(gen:Generator, settings:dict) -> dict:
+    "Decoding `settings` as `gen` takes them: an endpoint gets no repetition penalty (the OpenAI chat API has none)."
+    s = dict(temperature=settings["temperature"], top_p=settings["top_p"] if settings["temperature"] > 0 else 1.0,
+             max_tokens=settings["max_new_tokens"])
+    return s if gen.kind == "openai" else dict(s, seed=settings["seed"], repetition_penalty=settings["repetition_penalty"])
 
-def _n_generated(row, eos_ids:set, pad_id) -> int:
-    "Tokens generated in `row` up to and including the first EOS (the rest is padding)."
-    for i, t in enumerate(row.tolist()):
-        if t in eos_ids: return i + 1
-    return len(row)
-
-# %% ../nbs/06_eval.ipynb #72358592
-class HFGenerator:
-    "Batched generation with a transformers model: left padding, prompts sorted by length, `batch_size` per call."
-    name = "transformers"
-    def __init__(self, model_path:str|Path, # model directory or hub id
-                 batch_size:int=8):         # prompts per `generate` call (1 = one at a time)
-        self.model, self.tok = load_generation_model(model_path)
-        self.batch_size, self.model_path = max(1, int(batch_size)), str(model_path)
-        self.eos_ids = set(self.model.generation_config.eos_token_id)
-
-    def prompt_text(self, messages:list[dict]) -> str:
-        "The chat-templated prompt, ending with the assistant header."
-        return self.tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-
-    def generate(self, prompts:list[list[dict]], settings:dict, desc:str="generate") -> Iterator[tuple[int, dict]]:
-        "Yield `(index, {completion, tokens, latency, batch})` for every prompt, longest prompts first."
-        import torch
-        texts = [self.prompt_text(p) for p in prompts]
-        lengths = [len(ids) for ids in self.tok(texts, add_special_tokens=False)["input_ids"]]
-        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
-        torch.manual_seed(settings.get("seed", 0))
-        with tqdm(total=len(texts), desc=desc, leave=False) as bar:
-            for s in range(0, len(order), self.batch_size):
-                idx = order[s:s + self.batch_size]
-                enc = self.tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-                t0 = time.perf_counter()
-                with torch.inference_mode(): out = self.model.generate(**enc, **_gen_kwargs(settings))
-                dt = time.perf_counter() - t0
-                for i, row in zip(idx, out[:, enc["input_ids"].shape[1]:]):
-                    n = _n_generated(row, self.eos_ids, self.tok.pad_token_id)
-                    yield i, dict(completion=self.tok.decode(row[:n], skip_special_tokens=True), tokens=n,
-                                  prompt_tokens=lengths[i], latency=round(dt, 3), batch=len(idx))
-                bar.update(len(idx))
-
-    def close(self):
-        "Free the model's memory."
-        import torch
-        del self.model; gc.collect()
-        if torch.cuda.is_available(): torch.cuda.empty_cache()
-
-# %% ../nbs/06_eval.ipynb #074eb10e
-class VLLMGenerator:
-    "Generation with the offline vLLM engine (GPU only; imported lazily)."
-    name = "vllm"
-    def __init__(self, model_path:str|Path, # model directory or hub id
-                 chunk:int=256,             # prompts per engine call (results are cached after each)
-                 **engine_kw):              # extra `vllm.LLM` arguments (gpu_memory_utilization, max_model_len, ...)
-        from vllm import LLM
-        self.llm, self.chunk, self.model_path = LLM(model=str(model_path), **engine_kw), chunk, str(model_path)
-
-    def generate(self, prompts:list[list[dict]], settings:dict, desc:str="generate") -> Iterator[tuple[int, dict]]:
-        "Yield `(index, {completion, tokens, latency})` for every prompt."
-        from vllm import SamplingParams
-        sp = SamplingParams(temperature=settings["temperature"], top_p=settings["top_p"] if settings["temperature"] > 0 else 1.0,
-                            repetition_penalty=settings.get("repetition_penalty", 1.0),
-                            max_tokens=settings["max_new_tokens"], seed=settings.get("seed"))
-        for s in tqdm(range(0, len(prompts), self.chunk), desc=desc, leave=False):
-            t0 = time.perf_counter()
-            outs = self.llm.chat(prompts[s:s + self.chunk], sp, use_tqdm=False)
-            dt = time.perf_counter() - t0
-            for k, o in enumerate(outs):
-                yield s + k, dict(completion=o.outputs[0].text, tokens=len(o.outputs[0].token_ids),
-                                  prompt_tokens=len(o.prompt_token_ids or []), latency=round(dt, 3), batch=len(outs))
-
-    def close(self):
-        "Shut the engine down and free GPU memory."
-        import torch
-        del self.llm; gc.collect()
-        if torch.cuda.is_available(): torch.cuda.empty_cache()
-
-# %% ../nbs/06_eval.ipynb #1a195313
-def make_generator(model_path:str|Path, # model directory or hub id
-                   cfg:dict,            # resolved profile (`backend`, `eval_batch_size`)
-                   batch_size:int|None=None):
-    "The generation backend for `model_path`: vLLM on a CUDA machine that has it (backend auto), else transformers."
-    if cfg.get("backend", "auto") in ("auto", "vllm", "unsloth") and cuda_vllm_available(): return VLLMGenerator(model_path)
-    return HFGenerator(model_path, batch_size or cfg["eval_batch_size"])
-
-# %% ../nbs/06_eval.ipynb #418fae52
-def cache_key(model_id:str, benchmark:str, settings:dict, messages:list[dict]) -> str:
-    "sha256 of (model digest or id, benchmark, decoding settings, prompt messages)."
-    blob = json.dumps(dict(model=model_id, benchmark=benchmark, settings=settings, messages=messages), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-class GenerationCache:
-    "Append-only JSONL of finished generations by `cache_key`; survives a kill at any moment."
-    def __init__(self, path:str|Path):
-        self.path, self.entries, self.torn = Path(path), {}, 0
-        if self.path.exists(): self._load()
-
-    def _load(self):
-        raw = self.path.read_bytes()
-        good = raw[:raw.rfind(b"\n") + 1]             # everything up to the last complete line
-        if len(good) < len(raw):                     # a line cut by a kill: drop it so appends stay valid
-            self.torn += 1
-            with open(self.path, "r+b") as f: f.truncate(len(good))
-        for i, line in enumerate(good.decode("utf-8").splitlines(), 1):
-            if not line.strip(): continue
-            try: e = json.loads(line)
-            except json.JSONDecodeError as err: raise ValueError(f"{self.path}:{i}: malformed cache line ({err})") from None
-            self.entries[e["key"]] = e
-
-    def __contains__(self, key): return key in self.entries
-    def __len__(self): return len(self.entries)
-    def get(self, key:str) -> dict|None: return self.entries.get(key)
-
-    def put(self, key:str, entry:dict):
-        "Record `entry` under `key`, durably."
-        entry = dict(entry, key=key)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry, ensure_ascii=False) + "\n"); f.flush(); os.fsync(f.fileno())
-        self.entries[key] = entry
-
-# %% ../nbs/06_eval.ipynb #d11fd823
-_DIGESTS = {}
-
-def model_id(model:str|Path) -> str:
-    "Digest of a local model directory's files (memoised on names, sizes and mtimes), else the id string itself."
-    p = Path(str(model)).expanduser()
-    if not p.exists(): return str(model)
-    state = tuple(sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in p.rglob("*") if f.is_file()))
-    if state not in _DIGESTS: _DIGESTS[state] = "sha256:" + file_digest(p)
-    return _DIGESTS[state]
-
-# %% ../nbs/06_eval.ipynb #a5af526a
-def endpoint_completion(entry:dict) -> str|None:
-    "The completion text of an endpoint result: `content`, with a separate `reasoning` put back into `<think>`."
+# %% ../nbs/06_eval.ipynb #7cbf8390
+def entry_completion(entry:dict) -> str|None:
+    "The completion of a generator's result: `content`, with a separate `reasoning` put back into `<think>`."
     content = entry.get("content")
-    if content is None: return None
+    if content is None or entry.get("error"): return None
     if entry.get("reasoning") and "<think>" not in content:
         return f"<think>\n{entry['reasoning'].strip()}\n</think>\n{content.strip()}"
     return content
 
-class EndpointGenerator:
-    "Generation through an OpenAI-compatible endpoint with the distillation client and its resumable cache."
-    name = "openai"
-    def __init__(self, model:str,              # model name the endpoint serves, e.g. "deepseek-reasoner"
-                 base_url:str,                 # base URL(s), comma-separated for round-robin
-                 api_key_env:str|None,         # NAME of the environment variable holding the key
-                 cache_path:str|Path,          # the client's result cache (JSONL)
-                 **client_kw):                 # concurrency, timeout, max_retries, backoff_base, ...
-        self.model, self.base_url, self.api_key_env, self.client_kw = model, base_url, api_key_env, client_kw
-        self.cache = ResultCache(cache_path)
-
-    def generate(self, prompts:list[list[dict]], settings:dict, desc:str="generate") -> Iterator[tuple[int, dict]]:
-        "Yield `(index, {completion, tokens, latency, error})` for every prompt (requests run concurrently)."
-        client = OpenAITeacher(self.model, self.base_url, self.api_key_env, temperature=settings["temperature"],
-                               top_p=settings["top_p"], max_tokens=settings["max_new_tokens"], **self.client_kw)
-        entries, _ = cached_generate(client, self.cache, prompts, desc=desc)
-        for i, e in enumerate(entries):
-            err = e.get("error")
-            yield i, dict(completion=endpoint_completion(e), tokens=(e.get("usage") or {}).get("completion_tokens"),
-                          prompt_tokens=(e.get("usage") or {}).get("prompt_tokens"), latency=e.get("latency"),
-                          error=f"{err['kind']}: {err.get('message', '')}" if err else None)
-
-def endpoint_settings(settings:dict) -> dict:
-    "Decoding settings as an endpoint applies them (no repetition penalty in the OpenAI chat API)."
-    return dict(settings, repetition_penalty=None)
-
-# %% ../nbs/06_eval.ipynb #ed4f13d2
-def make_endpoint_generator(model:str, cfg:dict, cache_path:str|Path) -> EndpointGenerator:
-    "An `EndpointGenerator` for API model `model` at the profile's teacher endpoint."
-    return EndpointGenerator(model, cfg["teacher_base_url"], cfg["teacher_api_key_env"], cache_path,
-                             concurrency=cfg["teacher_concurrency"], timeout=cfg["teacher_timeout"], max_retries=cfg["teacher_max_retries"])
-
-# %% ../nbs/06_eval.ipynb #f0d2469c
+# %% ../nbs/06_eval.ipynb #e8e81a14
 def make_answer_judge(cfg:dict,             # resolved profile (`judge`, `judge_model`, `judge_base_url`, ...)
                       cache_path:str|Path,  # the judge's result cache (JSONL)
-                     ) -> Callable|None:
-    "None for `judge='rules'`; else judge(records, answers) -> list of {value: 1/0/None, status}."
-    from finr1.filter import BINARY_REMINDER, answer_judge_messages, ask_judge, make_judge, parse_binary
+                     ) -> AnswerJudge|None:
+    "None for `judge='rules'`; else the profile's `AnswerJudge` with its cache."
     client = make_judge(cfg)
-    if client is None: return None
-    cache = ResultCache(cache_path)
-    def judge(records:list[dict], answers:list[str]) -> list[dict]:
-        rows = [dict(r, teacher_answer=a) for r, a in zip(records, answers)]
-        return ask_judge(client, cache, [answer_judge_messages(row) for row in rows], parse_binary, BINARY_REMINDER,
-                         ids=[r["id"] for r in records], desc="judge")
-    return judge
+    return None if client is None else AnswerJudge(client, ResultCache(cache_path))
 
-# %% ../nbs/06_eval.ipynb #dba83f81
-class LazyGenerator:
-    "A generation backend created on first use (a fully cached model is never loaded) and kept for the next benchmark."
-    def __init__(self, factory:Callable): self.factory, self.gen = factory, None
-    def __call__(self):
-        if self.gen is None: self.gen = self.factory()
-        return self.gen
-    def close(self):
-        if self.gen is not None and hasattr(self.gen, "close"): self.gen.close()
-        self.gen = None
-
-# %% ../nbs/06_eval.ipynb #599b9c09
-def _generate_missing(mid, benchmark, records, prompts, keys, settings, cache, generator, desc) -> tuple[dict, str|None]:
-    "Generate the prompts whose key is not cached; cache each success at once. Returns {index: result}, backend name."
-    todo = [i for i, k in enumerate(keys) if k not in cache]
-    if not todo: return {}, None
-    gen, results = generator(), {}
-    for j, res in gen.generate([prompts[i] for i in todo], settings, desc=desc):
-        i = todo[j]; results[i] = res
-        if not res.get("error"): cache.put(keys[i], dict(res, model=mid, benchmark=benchmark, id=records[i]["id"]))
-    return results, getattr(gen, "name", type(gen).__name__)
-
+# %% ../nbs/06_eval.ipynb #a7e7c845
 def _judge_open(records, completions, benchmark, judge) -> dict:
     "Judge verdicts {index: {value, status}} for the open (text) answers that have an extractable answer."
     if judge is None: return {}
     idx = [i for i, (r, c) in enumerate(zip(records, completions)) if record_kind(r, benchmark) == "text" and extract_answer(c)]
     if not idx: return {}
-    return dict(zip(idx, judge([records[i] for i in idx], [extract_answer(completions[i]) for i in idx])))
+    return dict(zip(idx, judge([dict(question=records[i]["question"], gold=records[i]["answer"], pred=extract_answer(completions[i]),
+                                     kind="text", id=records[i]["id"]) for i in idx])))
 
-# %% ../nbs/06_eval.ipynb #c093ba16
-def evaluate_benchmark(model:str|Path,       # model directory, hub id or API model name
+def evaluate_benchmark(gen:Generator,        # the model, from `make_generator`
                        benchmark:str,        # benchmark name
                        records:list[dict],   # its records
                        settings:dict,        # decoding settings
-                       cache:GenerationCache, # resumable cache
-                       generator:Callable,   # () -> backend with `.generate(prompts, settings)`; called only if something is missing
-                       judge:Callable|None=None, # judge(records, answers) -> [{value, status}] for open answers
-                       mid:str|None=None,    # the model's cache identity (default `model_id(model)`)
+                       cache:ResultCache,    # resumable cache
+                       judge:AnswerJudge|None=None, # judge for open answers
+                       progress:bool=True,
                       ) -> tuple[list[dict], dict]:
     "Per-sample rows (prompt, completion, scores, tokens, latency) and generation stats for one model × benchmark."
-    t0, mid = time.time(), mid or model_id(model)
+    t0, gen = time.time(), gen.with_sampling(**eval_sampling(gen, settings))
     prompts = [eval_prompt(r) for r in records]
-    keys = [cache_key(mid, benchmark, settings, p) for p in prompts]
-    fresh, backend = _generate_missing(mid, benchmark, records, prompts, keys, settings, cache, generator,
-                                       f"{Path(str(model)).name}/{benchmark}")
-    res = [fresh.get(i) or cache.get(k) or dict(completion=None, error="not generated") for i, k in enumerate(keys)]
-    verdicts = _judge_open(records, [x.get("completion") for x in res], benchmark, judge)
-    samples = []
-    for i, (r, p, x) in enumerate(zip(records, prompts, res)):
-        v = verdicts.get(i) or {}
-        samples.append(dict(id=r["id"], prompt=p, completion=x.get("completion"),
-                            **score_sample(r, x.get("completion"), benchmark, v.get("value")), judge_status=v.get("status"),
-                            tokens=x.get("tokens"), prompt_tokens=x.get("prompt_tokens"), latency=x.get("latency"),
-                            error=x.get("error"), cached=i not in fresh))
+    entries, new = cached_generate(gen, cache, prompts, records, desc=f"{Path(str(gen.model)).name}/{benchmark}", progress=progress)
+    completions = [entry_completion(e) for e in entries]
+    verdicts, samples = _judge_open(records, completions, benchmark, judge), []
+    for i, (r, p, e, c) in enumerate(zip(records, prompts, entries, completions)):
+        v, u, err = verdicts.get(i) or {}, e.get("usage") or {}, e.get("error")
+        samples.append(dict(id=r["id"], prompt=p, completion=c, **score_sample(r, c, benchmark, v.get("value")),
+                            judge_status=v.get("status"), tokens=u.get("completion_tokens"), prompt_tokens=u.get("prompt_tokens"),
+                            latency=e.get("latency"), error=f"{err['kind']}: {err.get('message', '')}" if err else None,
+                            cached=i not in set(new)))
     failed = sum(bool(s["error"]) for s in samples)
-    return samples, dict(generated=len(fresh) - sum(bool(x.get("error")) for x in fresh.values()), failed=failed,
-                         cached=len(records) - len(fresh), seconds=round(time.time() - t0, 2), backend=backend)
+    return samples, dict(generated=sum(not entries[i].get("error") for i in new), failed=failed,
+                         cached=len(records) - len(new), seconds=round(time.time() - t0, 2), backend=gen.kind)
 
 # %% ../nbs/06_eval.ipynb #06796848
 MODEL_TITLES = dict(base="Base", sft="SFT", grpo="GRPO (SFT + RL)")
@@ -491,22 +287,19 @@ def evaluate_all(run_dir:str|Path,  # run directory (writes eval/)
                 ) -> list[dict]:
     "One result row per model × benchmark (accuracy, CI, n, format rate, settings, seconds); per-sample JSONL on disk."
     out = Path(run_dir)/"eval"
-    cache, judge = GenerationCache(out/"generations.jsonl"), make_answer_judge(cfg, out/"judge_cache.jsonl")
+    cache, judge = ResultCache(out/"generations.jsonl"), make_answer_judge(cfg, out/"judge_cache.jsonl")
     rows = []
     for name, model in models.items():
         api = name.startswith("api:")
-        mid = f"openai:{model}" if api else model_id(model)
-        lazy = LazyGenerator((lambda m=model: make_endpoint_generator(m, cfg, out/"api_cache.jsonl")) if api else
-                             (lambda m=model: make_generator(m, cfg)))
+        gen = make_generator(model, cfg, api=api)
         try:
             for bench, records in sets.items():
                 settings = decoding_settings(cfg, bench)
-                if api: settings = endpoint_settings(settings)
-                samples, stats = evaluate_benchmark(model, bench, records, settings, cache, lazy, judge, mid)
+                samples, stats = evaluate_benchmark(gen, bench, records, settings, cache, judge)
                 write_jsonl(out/"samples"/f"{name.replace(':', '_')}__{bench}.jsonl", [dict(s, model=name, benchmark=bench) for s in samples])
-                rows.append(dict(model=name, model_path=str(model), model_id=mid, benchmark=bench, **summarize(samples, cfg["seed"]),
-                                 decoding=settings, **stats))
-        finally: lazy.close()
+                rows.append(dict(model=name, model_path=str(model), model_id=gen.id, benchmark=bench, **summarize(samples, cfg["seed"]),
+                                 decoding=dict(settings, repetition_penalty=None) if api else settings, **stats))
+        finally: gen.close()
     return rows
 
 # %% ../nbs/06_eval.ipynb #f9e7e8b5
@@ -614,7 +407,9 @@ def evaluate_models(models:list|None=None, # model directories (or hub ids); Non
                    ) -> str:
     "Evaluate `models` on the profile's benchmarks (building the eval sets if needed); return the markdown table."
     run_dir, cfg = open_run(run_dir or Path("runs")/f"{profile}-eval", profile, overrides)
-    if not stage_is_fresh(run_dir, "data", cfg): stage_module("data").run_stage(run_dir, cfg)
+    if not stage_is_fresh(run_dir, "data", cfg):
+        from finr1.data import run_stage as build_data
+        build_data(run_dir, cfg)
     sets, skipped_sets = load_eval_sets(run_dir, cfg)
     if models: chosen, skipped_models = {(Path(m).parent.name if Path(m).name == "merged" else Path(m).name): m for m in models}, {}
     else: chosen, skipped_models = stage_models(run_dir, cfg)

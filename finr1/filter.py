@@ -9,23 +9,21 @@ from collections import Counter
 from pathlib import Path
 from tqdm.auto import tqdm
 from .core import (answers_match, answer_type, parse_numbers, unbox, read_jsonl, write_jsonl, write_json, read_json,
-                        stage, open_run, ensure_upstream, YES, NO, LABELS)
-from .distill import (OpenAITeacher, ResultCache, cached_generate, split_reasoning, fmt_num)
+                        stage, open_run, YES, NO, LABELS)
+from .distill import fmt_num
+from .llm import (CRITERIA, RUBRIC_REMINDER, AnswerJudge, Generator, ResultCache, ask_judge, make_judge, parse_rubric,
+                       reasoning_judge_messages, split_reasoning)
 
 # %% auto #0
-__all__ = ['BINARY_REMINDER', 'CRITERIA', 'RUBRIC_REMINDER', 'FINANCE_TERMS', 'RULE_THRESHOLDS', 'RECORD_FIELDS', 'round1_rules',
-           'token_f1', 'answer_judge_messages', 'parse_binary', 'make_judge', 'ask_judge', 'reasoning_judge_messages',
-           'parse_rubric', 'segments', 'check_arithmetic', 'states_answer', 'content_words', 'terms', 'term_overlap',
-           'repetition', 'on_topic', 'answer_in_form', 'follows_instruction', 'rules_rubric', 'agreement',
-           'judge_round1', 'judge_round2', 'reject_reason', 'filter_rows', 'filter_report', 'plot_trace_lengths',
-           'run_stage']
+__all__ = ['FINANCE_TERMS', 'RULE_THRESHOLDS', 'RECORD_FIELDS', 'round1_rules', 'token_f1', 'segments', 'check_arithmetic',
+           'states_answer', 'content_words', 'terms', 'term_overlap', 'repetition', 'on_topic', 'answer_in_form',
+           'follows_instruction', 'rules_rubric', 'agreement', 'judge_round1', 'judge_round2', 'reject_reason',
+           'filter_rows', 'filter_report', 'plot_trace_lengths', 'run_stage']
 
 # %% ../nbs/03_filter.ipynb #59d1cdfb
 def round1_rules(row:dict) -> int|None:
-    "1/0 by finance-aware matching of `teacher_answer` to the gold `answer`; None when rules cannot decide (open text)."
-    kind = row.get("answer_type") or answer_type(row["answer"])
-    if kind == "text": return None
-    return int(answers_match(row.get("teacher_answer"), row["answer"], kind=kind))
+    "1/0 when rules decide whether `teacher_answer` is the gold `answer` (`llm.AnswerJudge.rules`); None for open text."
+    return AnswerJudge().rules(row.get("teacher_answer"), row["answer"], row.get("answer_type"))
 
 # %% ../nbs/03_filter.ipynb #bb72b16e
 def _tokens(s:str) -> list[str]: return re.findall(r"[a-z0-9]+|[\u4e00-\u9fff]", str(s).lower())
@@ -35,109 +33,6 @@ def token_f1(pred:str|None, gold:str) -> float:
     p, g = _tokens(pred or ""), _tokens(gold)
     common = sum((Counter(p) & Counter(g)).values())
     return 0.0 if not common else 2 * common / (len(p) + len(g))
-
-# %% ../nbs/03_filter.ipynb #d105cc63
-def answer_judge_messages(row:dict) -> list[dict]:
-    "The round-1 judge prompt: is the candidate answer equivalent to the reference? Reply 1 or 0."
-    return [{"role": "user", "content":
-        "You are checking answers to financial questions. Decide whether the candidate answer is equivalent to the "
-        "reference answer.\nCount as equivalent: the same value written in another form (0.98 and 98%; 1,200 and 1.2 "
-        "thousand; $5 million and 5,000,000), differences from rounding (14.1% and 14.13%), and the same meaning in other "
-        "words. Count as not equivalent: a different value, choice or label, or no answer.\n\n"
-        f"Question:\n{row['question']}\n\nReference answer: {row['answer']}\nCandidate answer: {row.get('teacher_answer')}\n\n"
-        "Reply with a single digit: 1 if the candidate answer is equivalent to the reference answer, otherwise 0."}]
-
-# %% ../nbs/03_filter.ipynb #db3a94bf
-def parse_binary(text:str|None) -> int|None:
-    "A judge's 1/0 verdict, or None when the reply cannot be read as one."
-    final = unbox(split_reasoning(text or "")[1]).strip()
-    clean = lambda s: s.strip().strip("*`'\".:;!( )")
-    if clean(final) in ("0", "1"): return int(clean(final))
-    m = re.findall(r"(?:score|verdict|answer|grade|judg(?:e)?ment|result)\W{0,3}\s*[:=]\s*\**\s*([01])(?![\d.])", final, re.I)
-    if m: return int(m[-1])
-    lines = [l for l in final.splitlines() if clean(l)]
-    return int(clean(lines[-1])) if lines and clean(lines[-1]) in ("0", "1") else None
-
-# %% ../nbs/03_filter.ipynb #b5e7ab8c
-def make_judge(cfg:dict) -> OpenAITeacher|None:
-    "The LLM judge of the profile (None for `judge='rules'`): the OpenAI client at temperature 0."
-    if cfg["judge"] == "rules": return None
-    if cfg["judge"] not in ("openai", "both"): raise ValueError(f"unknown judge {cfg['judge']!r}; choose rules | openai | both")
-    return OpenAITeacher(cfg["judge_model"], cfg["judge_base_url"], cfg["judge_api_key_env"], temperature=0.0, top_p=1.0,
-                         max_tokens=cfg["judge_max_tokens"], concurrency=cfg["teacher_concurrency"],
-                         timeout=cfg["teacher_timeout"], max_retries=cfg["teacher_max_retries"])
-
-# %% ../nbs/03_filter.ipynb #498201a1
-def ask_judge(judge:OpenAITeacher, cache:ResultCache,
-              chats:list[list[dict]],   # one judge prompt per item
-              parse,                    # reply text -> value, or None when unparsable
-              reminder:str,             # the follow-up turn sent after an unparsable reply
-              ids:list[str]|None=None,  # item ids (stored in the cache)
-              retries:int=2,            # re-asks after an unparsable reply
-              desc:str="judge", progress:bool=True) -> list[dict]:
-    "Per item: {value, status: ok | unparsed | error, asks, raw}."
-    out = [dict(value=None, status="unparsed", asks=0, raw=None) for _ in chats]
-    convo, pending = [list(c) for c in chats], list(range(len(chats)))
-    for attempt in range(retries + 1):
-        if not pending: break
-        entries, _ = cached_generate(judge, cache, [convo[i] for i in pending],
-                                     [dict(id=ids[i] if ids else str(i)) for i in pending], desc=f"{desc} ask {attempt + 1}", progress=progress)
-        retry = []
-        for i, e in zip(pending, entries):
-            o = out[i]; o["asks"] += 1; o["raw"] = e["content"]
-            if e["error"]: o.update(status="error", error=e["error"]["kind"]); continue
-            v = parse(e["content"])
-            if v is None:
-                convo[i] = convo[i] + [{"role": "assistant", "content": e["content"] or ""}, {"role": "user", "content": reminder}]
-                retry.append(i)
-            else: o.update(value=v, status="ok")
-        pending = retry
-    return out
-
-BINARY_REMINDER = "Your reply could not be read. Reply with a single digit and nothing else: 1 (equivalent) or 0 (not equivalent)."
-
-# %% ../nbs/03_filter.ipynb #4ad5a2e4
-CRITERIA = dict(
-    internal_consistency="the steps agree with each other and the conclusion agrees with the final answer",
-    term_overlap="the reasoning uses the terms and figures of the question and the reference answer",
-    steps="the reasoning has at least three distinct steps",
-    logical_consistency="each step follows from the earlier ones and every calculation is correct",
-    content_diversity="no passage is repeated; no redundant loops",
-    domain_relevance="the reasoning stays on the financial task",
-    instruction_consistency="the reasoning and the final answer do what the task asks, in the form it asks for (and its language)",
-)
-
-# %% ../nbs/03_filter.ipynb #7779b560
-def reasoning_judge_messages(row:dict) -> list[dict]:
-    "The round-2 judge prompt: score the reasoning on the seven criteria, reply with JSON."
-    crit = "\n".join(f"- {k}: {v}" for k, v in CRITERIA.items())
-    keys = ", ".join(f'"{k}": 0 or 1' for k in CRITERIA)
-    return [{"role": "user", "content":
-        "You are reviewing the reasoning written for a financial question. Score it on each criterion: 1 if the "
-        f"criterion is met, 0 if not.\n\n{crit}\n\nQuestion:\n{row['question']}\n\nReference answer: {row['answer']}\n\n"
-        f"Reasoning to review:\n{row.get('reasoning') or ''}\n\nFinal answer given: {row.get('teacher_answer')}\n\n"
-        f"Reply with only a JSON object with exactly these keys: {{{keys}}}"}]
-
-RUBRIC_REMINDER = ("Your reply could not be read. Reply with only a JSON object with the keys "
-                   + ", ".join(CRITERIA) + ", each 0 or 1, and nothing else.")
-
-# %% ../nbs/03_filter.ipynb #fafca3fc
-def _01(v) -> int|None:
-    if isinstance(v, bool): return int(v)
-    if isinstance(v, (int, float)) and v in (0, 1): return int(v)
-    if isinstance(v, str) and v.strip() in ("0", "1"): return int(v.strip())
-    return None
-
-def parse_rubric(text:str|None) -> dict|None:
-    "The seven 0/1 scores from a judge's reply (the last JSON object in it), or None when incomplete or unreadable."
-    final = split_reasoning(text or "")[1]
-    for m in reversed(list(re.finditer(r"\{[^{}]*\}", final, re.S))):
-        try: obj = json.loads(m.group(0))
-        except json.JSONDecodeError: continue
-        if not isinstance(obj, dict): continue
-        scores = {k: _01(obj.get(k)) for k in CRITERIA}
-        return scores if all(v is not None for v in scores.values()) else None
-    return None
 
 # %% ../nbs/03_filter.ipynb #8c72327c
 def segments(text:str) -> list[str]:
@@ -317,28 +212,26 @@ def agreement(llm:list[int], rules:list[int]) -> dict:
                 matrix={"llm_1": {"rules_1": m[(1, 1)], "rules_0": m[(1, 0)]}, "llm_0": {"rules_1": m[(0, 1)], "rules_0": m[(0, 0)]}})
 
 # %% ../nbs/03_filter.ipynb #31671090
-def judge_round1(rows:list[dict], judge:OpenAITeacher|None=None, cache:ResultCache|None=None, progress:bool=True,
+def judge_round1(rows:list[dict], judge:Generator|None=None, cache:ResultCache|None=None, progress:bool=True,
                  unparsed:str="rules", # a reply unreadable after every re-ask: rules (token F1 decides) | reject
                 ) -> list[dict]:
     "Round 1 per row: {passed: 1 | 0 | None, method: rules | llm | rules_f1 | distill_error, ...}."
-    out = [dict(passed=None, method="distill_error") if row.get("error") else
-           dict(passed=v, method="rules") if (v := round1_rules(row)) is not None else dict(passed=None, method="undecided")
-           for row in rows]
-    todo = [i for i, o in enumerate(out) if o["method"] == "undecided"]
-    if todo and judge is not None:
-        verdicts = ask_judge(judge, cache, [answer_judge_messages(rows[i]) for i in todo], parse_binary, BINARY_REMINDER,
-                             ids=[f"{rows[i]['id']}#round1" for i in todo], desc="round 1 judge", progress=progress)
-        for i, v in zip(todo, verdicts): out[i] = dict(passed=v["value"], method="llm", status=v["status"], asks=v["asks"])
-    for i in todo:
-        fallback = out[i].get("status") == "unparsed" and unparsed == "rules"
-        if judge is not None and not fallback: continue
-        f1 = token_f1(rows[i].get("teacher_answer"), rows[i]["answer"])
-        out[i] = dict(passed=int(f1 >= 0.5), method="rules_f1", f1=round(f1, 3),
-                      **(dict(status="fallback", asks=out[i]["asks"]) if fallback else {}))
+    live = [i for i, r in enumerate(rows) if not r.get("error")]
+    verdicts = AnswerJudge(judge, cache, progress=progress)([dict(question=rows[i]["question"], gold=rows[i]["answer"],
+        pred=rows[i].get("teacher_answer"), kind=rows[i].get("answer_type"), id=f"{rows[i]['id']}#round1") for i in live])
+    out = [dict(passed=None, method="distill_error") for _ in rows]
+    for i, v in zip(live, verdicts):
+        fallback = v["status"] == "no_judge" or (v["status"] == "unparsed" and unparsed == "rules")
+        if v["method"] == "rules": out[i] = dict(passed=v["value"], method="rules")
+        elif not fallback: out[i] = dict(passed=v["value"], method="llm", status=v["status"], asks=v["asks"])
+        else:
+            f1 = token_f1(rows[i].get("teacher_answer"), rows[i]["answer"])
+            out[i] = dict(passed=int(f1 >= 0.5), method="rules_f1", f1=round(f1, 3),
+                          **(dict(status="fallback", asks=v["asks"]) if v["status"] == "unparsed" else {}))
     return out
 
 # %% ../nbs/03_filter.ipynb #76a2b8d8
-def judge_round2(rows:list[dict], idx:list[int], mode:str, judge:OpenAITeacher|None=None, cache:ResultCache|None=None,
+def judge_round2(rows:list[dict], idx:list[int], mode:str, judge:Generator|None=None, cache:ResultCache|None=None,
                  progress:bool=True,
                  unparsed:str="rules", # a reply unreadable after every re-ask: rules (the rule rubric decides) | reject
                 ) -> dict[int, dict]:
@@ -383,7 +276,7 @@ RECORD_FIELDS = ("id", "source", "question", "answer", "answer_type", "program",
 
 def filter_rows(rows:list[dict], # distilled rows (`data/distilled.jsonl`)
                 mode:str="rules", # rules | openai | both
-                judge:OpenAITeacher|None=None, cache:ResultCache|None=None, progress:bool=True,
+                judge:Generator|None=None, cache:ResultCache|None=None, progress:bool=True,
                 unparsed:str="rules", # a judge reply unreadable after every re-ask: rules decide | reject the row
                ) -> tuple[list, list, list]:
     "(sft rows, rl rows, per-row decisions): both rounds, then the paper's split."

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json, math, os, shutil, time
 from contextlib import nullcontext
 from pathlib import Path
-from .core import (StageRecord, cfg_digest, cuda_available, cuda_vllm_available, ensure_upstream, extract_answer,
+from .core import (StageRecord, cfg_digest, cuda_available, cuda_vllm_available, extract_answer,
                         open_run, prompt_messages, read_json, read_jsonl, seed_everything, stage, write_json)
-from .sft import StepTimer, add_lora, generate, is_main_process, load_model, pick_backend, save_models
+from .sft import StepTimer, add_lora, is_main_process, save_models
+from .llm import generate_text, load_model, pick_backend
 from .rewards import format_ok, reward_functions
 
 # %% auto #0
@@ -162,6 +163,7 @@ def main(run_dir:str=None,           # the run directory (required; holds models
     from finr1.core import parse_sets
     if not run_dir: raise SystemExit("--run_dir is required")
     run_dir, cfg = open_run(run_dir, profile, parse_sets(overrides), "grpo")
+    from finr1.pipeline import ensure_upstream
     if int(os.environ.get("WORLD_SIZE", "1")) == 1: ensure_upstream(run_dir, "grpo", cfg)
     counts = run_stage(run_dir, cfg)
     if is_main_process(): print(json.dumps(counts))

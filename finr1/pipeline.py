@@ -7,13 +7,14 @@ from __future__ import annotations
 import json, os, re, shutil, subprocess, sys, threading, time
 from pathlib import Path
 from fastcore.script import anno_parser, Param
-from .core import (STAGES, ConfigError, load_profile, open_run, parse_sets, read_json, read_manifest, stale_reason,
-                        write_json, embedded_model_dir, prompt_messages)
+from .core import (STAGES, ConfigError, Profile, load_profile, open_run, parse_sets, read_json, read_manifest,
+                        stale_reason, write_json, prompt_messages)
+from .llm import embedded_model_dir
 
 # %% auto #0
-__all__ = ['COMMANDS', 'nbs_path', 'stage_notebooks', 'StageFailed', 'run_notebook', 'check_model', 'check_paths', 'run_pipeline',
-           'default_model', 'ask', 'env_executable', 'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve',
-           'finr1_eval', 'main']
+__all__ = ['COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_module', 'ensure_upstream', 'StageFailed', 'run_notebook',
+           'check_model', 'check_paths', 'run_pipeline', 'default_model', 'ask', 'env_executable', 'serve_command',
+           'finr1_run', 'finr1_ask', 'finr1_serve', 'finr1_eval', 'main']
 
 # %% ../nbs/07_pipeline.ipynb #bf1edd3d
 def nbs_path(path:str|Path|None=None) -> Path:
@@ -26,6 +27,23 @@ def stage_notebooks(nbs:str|Path|None=None) -> dict[str, Path]:
     "Stage name → notebook path, in pipeline order."
     d = nbs_path(nbs)
     return {s: d/f"{nb}.ipynb" for s, nb in STAGES.items()}
+
+# %% ../nbs/07_pipeline.ipynb #e4c9cabf
+def stage_module(name:str):
+    "The module implementing stage `name` (imported lazily: stages import torch, TRL, ...)."
+    import importlib
+    if name not in STAGES: raise KeyError(f"unknown stage {name!r}; stages are {list(STAGES)}")
+    return importlib.import_module(f"finr1.{name}")
+
+def ensure_upstream(run_dir:str|Path, # the run directory
+                    name:str,         # the stage about to run
+                    cfg:dict,         # resolved profile
+                    log=print):
+    "Run, in order, every stage before `name` that is not fresh in `run_dir`."
+    for s in list(STAGES)[:list(STAGES).index(name)]:
+        if (why := stale_reason(run_dir, s, cfg)) is not None:
+            log(f"[finr1] running upstream stage {s!r} into {run_dir} ({why})")
+            stage_module(s).run_stage(run_dir, Profile(cfg))   # its own copy: its reads are its own
 
 # %% ../nbs/07_pipeline.ipynb #0b198209
 class StageFailed(RuntimeError):
@@ -117,12 +135,9 @@ def ask(question:str, # the user's question (context included)
         max_new_tokens:int=512, temperature:float=0.0,
         stream=sys.stdout) -> str:
     "Generate a Fin-R1-format answer to `question`, streaming it to `stream`; return the text."
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStreamer
-    path = str(model or default_model())
-    tok = AutoTokenizer.from_pretrained(path)
-    lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32 if not torch.cuda.is_available() else "auto",
-                                              device_map="auto" if torch.cuda.is_available() else None)
+    from transformers import TextIteratorStreamer
+    from finr1.llm import load_model
+    lm, tok = load_model(model or default_model(), "hf")
     enc = tok.apply_chat_template(prompt_messages(question), add_generation_prompt=True, return_tensors="pt", return_dict=True).to(lm.device)
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
     kw = dict(**enc, max_new_tokens=max_new_tokens, streamer=streamer, do_sample=temperature > 0,

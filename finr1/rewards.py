@@ -4,13 +4,14 @@
 
 # %% ../nbs/04a_rewards.ipynb #2abd692a
 from __future__ import annotations
-import os, re
+import os, re, tempfile
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from .core import answers_match, extract_answer
 
 # %% auto #0
-__all__ = ['TAGS', 'VERIFIER_PROMPT', 'REWARDS', 'completion_text', 'format_ok', 'format_reward', 'tag_count_reward',
-           'accuracy_reward', 'parse_verdict', 'make_verifier_reward', 'reward_functions']
+__all__ = ['TAGS', 'REWARDS', 'completion_text', 'format_ok', 'format_reward', 'tag_count_reward', 'accuracy_reward',
+           'make_verifier_reward', 'reward_functions']
 
 # %% ../nbs/04a_rewards.ipynb #ab1d9712
 def completion_text(completion:str|list[dict], # a string, or a list of chat messages
@@ -49,18 +50,6 @@ def accuracy_reward(completions:list,   # TRL completions
     return [1.0 if answers_match(extract_answer(completion_text(c)), gold, kind=kind) else 0.0
             for c, gold, kind in zip(completions, solution, kinds)]
 
-# %% ../nbs/04a_rewards.ipynb #f9474946
-VERIFIER_PROMPT = ("You check answers to financial questions.\nQuestion:\n{question}\n\nReference answer: {gold}\n"
-                   "Candidate answer: {pred}\n\nIs the candidate answer equivalent to the reference answer (same value; "
-                   "equivalent forms such as 0.98 vs 98%, units, or rounding count as equivalent)? "
-                   "Reply with a single digit: 1 if equivalent, 0 if not.")
-
-def parse_verdict(text:str|None) -> float|None:
-    "The judge's last 0/1 verdict outside any `<think>` block, or None."
-    body = re.sub(r"<think>.*?</think>", "", text or "", flags=re.S)
-    found = re.findall(r"(?<![\d.])[01](?![\d.])", body)
-    return float(found[-1]) if found else None
-
 # %% ../nbs/04a_rewards.ipynb #6d24122b
 def _last_user(prompt) -> str:
     if isinstance(prompt, str): return prompt
@@ -68,30 +57,23 @@ def _last_user(prompt) -> str:
 
 def make_verifier_reward(model:str,          # judge model name on the endpoint
                          base_url:str,       # OpenAI-compatible base URL
-                         api_key_env:str,    # NAME of the environment variable holding the key
+                         api_key_env:str,    # NAME of the environment variable holding the key (unused for a local judge)
                          max_tokens:int=1024, # judge tokens (reasoning judges think first)
-                         concurrency:int=8, timeout:float=120.0, max_retries:int=3):
-    "A TRL reward function `verifier_reward` that asks an LLM judge where the rules cannot decide."
-    from openai import OpenAI
-    from finr1.distill import api_key_from_env   # a local endpoint needs no key; a remote one names the variable to set
-    client = OpenAI(base_url=base_url, api_key=api_key_from_env(api_key_env, [base_url]), timeout=timeout, max_retries=max_retries)
+                         concurrency:int=8, timeout:float=120.0, max_retries:int=3,
+                         cache_path:str|Path|None=None): # the verdict cache (default: a temporary file)
+    "A TRL reward function `verifier_reward`: `llm.AnswerJudge` asking the judge where the rules cannot decide."
+    from finr1.llm import AnswerJudge, OpenAIGenerator, ResultCache
+    client = OpenAIGenerator(model, base_url, api_key_env, temperature=0.0, top_p=1.0, max_tokens=max_tokens,
+                             concurrency=concurrency, timeout=timeout, max_retries=max_retries)
+    judge = AnswerJudge(client, ResultCache(cache_path or Path(tempfile.mkdtemp(prefix="finr1-verifier-"))/"verdicts.jsonl"),
+                        ask_on_mismatch=True)
 
-    def ask(question, pred, gold):
-        try:
-            r = client.chat.completions.create(model=model, temperature=0.0, max_tokens=max_tokens, messages=[
-                {"role": "user", "content": VERIFIER_PROMPT.format(question=question[-4000:], gold=gold, pred=pred)}])
-            return parse_verdict(r.choices[0].message.content)
-        except Exception: return None   # unreachable judge: unscorable, not wrong
-
-    def verifier_reward(completions:list, solution:list, prompts:list|None=None, **kwargs) -> list[float|None]:
-        "Rules first (no answer → 0, match → 1); otherwise the LLM judge's 1/0 (None if it cannot be reached)."
-        preds = [extract_answer(completion_text(c)) for c in completions]
-        out = [0.0 if p is None else 1.0 if answers_match(p, g) else "ask" for p, g in zip(preds, solution)]
-        todo = [i for i, v in enumerate(out) if v == "ask"]
-        with ThreadPoolExecutor(max(1, min(concurrency, len(todo)))) as pool:
-            verdicts = pool.map(lambda i: ask(_last_user(prompts[i]) if prompts else "", preds[i], solution[i]), todo)
-            for i, v in zip(todo, verdicts): out[i] = v
-        return out
+    def verifier_reward(completions:list, solution:list, prompts:list|None=None, answer_type:list|None=None, **kwargs) -> list[float|None]:
+        "Rules first (no answer / not a number / an essay → 0, a match → 1); otherwise the judge's 1/0 (None if it cannot be reached)."
+        kinds = answer_type or [None] * len(completions)
+        verdicts = judge([dict(question=_last_user(prompts[i]) if prompts else "", gold=gold, kind=kinds[i],
+                               pred=extract_answer(completion_text(c))) for i, (c, gold) in enumerate(zip(completions, solution))])
+        return [None if v["value"] is None else float(v["value"]) for v in verdicts]
     return verifier_reward
 
 # %% ../nbs/04a_rewards.ipynb #cf94c45f

@@ -8,60 +8,16 @@ from .core import cuda_available, importable
 _UNSLOTH_FIRST = cuda_available() and importable("unsloth")  # Unsloth patches transformers / TRL / PEFT: import it before them
 
 # %% auto #0
-__all__ = ['BACKENDS', 'LLAMA_LINEAR', 'resolve_model', 'pick_backend', 'load_model', 'lora_targets', 'add_lora', 'sft_dataset',
-           'sft_config', 'StepTimer', 'sft_trainer', 'is_main_process', 'merge_adapter', 'save_models', 'sft_log',
-           'plot_loss', 'generate', 'run_stage', 'main']
+__all__ = ['LLAMA_LINEAR', 'lora_targets', 'add_lora', 'sft_dataset', 'sft_config', 'StepTimer', 'sft_trainer', 'is_main_process',
+           'save_models', 'sft_log', 'plot_loss', 'run_stage', 'main']
 
 # %% ../nbs/04_sft.ipynb #55c97e0f
 import json, math, os, time
 from contextlib import nullcontext
 from pathlib import Path
-from .core import (StageRecord, embedded_model_dir, ensure_upstream, extract_answer, open_run, parse_sets,
+from .core import (StageRecord, extract_answer, open_run, parse_sets,
                         prompt_messages, read_jsonl, seed_everything, sft_sample, stage, write_json)
-
-# %% ../nbs/04_sft.ipynb #1514e432
-def resolve_model(name_or_path:str|Path, # "embedded", a local checkpoint directory, or a hub id
-                 ) -> str:
-    "The path or hub id that `from_pretrained` should load for a profile's `model`."
-    if str(name_or_path) == "embedded": return str(embedded_model_dir())
-    p = Path(name_or_path).expanduser()
-    if p.exists():
-        if not (p/"config.json").exists(): raise FileNotFoundError(f"{p} has no config.json: not a model checkpoint")
-        return str(p)
-    return str(name_or_path)  # a hub id: offline profiles fail loudly here rather than download
-
-# %% ../nbs/04_sft.ipynb #234a21fd
-BACKENDS = ("auto", "unsloth", "hf")
-
-def pick_backend(backend:str="auto", # auto | unsloth | hf
-                ) -> str:
-    "The concrete training backend, `unsloth` or `hf`."
-    if backend not in BACKENDS: raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "auto": return "unsloth" if cuda_available() and importable("unsloth") else "hf"
-    if backend == "unsloth" and not importable("unsloth"):
-        raise ImportError("backend='unsloth' needs the GPU extra: pip install 'finr1[gpu]' (unsloth, unsloth_zoo)")
-    return backend
-
-# %% ../nbs/04_sft.ipynb #9e72a998
-def load_model(name_or_path:str|Path="embedded", # "embedded", a local path, or a hub id
-               backend:str="auto",               # auto | unsloth | hf
-               max_seq_length:int=1024,          # Unsloth's context length
-               load_in_4bit:bool=False,          # 4-bit base weights (Unsloth / bitsandbytes, GPU only)
-              ):
-    "Load a causal LM and its tokenizer: Unsloth `FastLanguageModel` on GPU, else transformers."
-    import torch
-    path, backend = resolve_model(name_or_path), pick_backend(backend)
-    if backend == "unsloth":
-        from unsloth import FastLanguageModel
-        model, tok = FastLanguageModel.from_pretrained(model_name=path, max_seq_length=max_seq_length,
-                                                       load_in_4bit=load_in_4bit, dtype=None)
-    else:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        tok = AutoTokenizer.from_pretrained(path, clean_up_tokenization_spaces=False)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if cuda_available() else torch.float32,
-                                                     device_map="auto" if cuda_available() else None)
-    if tok.pad_token is None: tok.pad_token = tok.eos_token
-    return model, tok
+from .llm import generate_text, load_model, merge_adapter, pick_backend
 
 # %% ../nbs/04_sft.ipynb #f67a1800
 LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -143,18 +99,6 @@ def is_main_process() -> bool:
     "True in a single process, or in rank 0 of a distributed launch (`accelerate launch`, `torchrun`)."
     return int(os.environ.get("RANK", "0")) == 0
 
-def merge_adapter(adapter_dir:str|Path, # a saved PEFT adapter (its config names the base model)
-                  out_dir:str|Path,     # where the merged checkpoint goes
-                 ) -> Path:
-    "Load base + adapter, fold the LoRA weights in, save a plain HF checkpoint with the tokenizer."
-    import torch
-    from peft import AutoPeftModelForCausalLM
-    from transformers import AutoTokenizer
-    model = AutoPeftModelForCausalLM.from_pretrained(str(adapter_dir), dtype=torch.bfloat16 if cuda_available() else torch.float32)
-    model.merge_and_unload().save_pretrained(out_dir)
-    AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(out_dir)
-    return Path(out_dir)
-
 def save_models(trainer,           # a finished trainer over a LoRA model
                 out_dir:str|Path,  # e.g. run_dir/"models/sft"
                 backend:str="hf",  # the training backend
@@ -192,28 +136,6 @@ def plot_loss(steps:list[dict], # `sft_log(...)["steps"]`
     ax.set(xlabel="optimizer step", ylabel="loss (completion tokens)", title=title); ax.grid(alpha=.3)
     Path(path).parent.mkdir(parents=True, exist_ok=True); fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
     return Path(path)
-
-# %% ../nbs/04_sft.ipynb #bec483b2
-def generate(model, tok,              # a causal LM and its tokenizer
-             questions:list[str|dict], # user contents, or records
-             max_new_tokens:int=128,
-             batch_size:int=8,
-             desc:str="generate"):
-    "Greedy completions (assistant text only) for `questions`."
-    import torch
-    from tqdm.auto import tqdm
-    side, tok.padding_side, out = tok.padding_side, "left", []
-    model.eval()
-    try:
-        for i in tqdm(range(0, len(questions), batch_size), desc=desc):
-            texts = [tok.apply_chat_template(prompt_messages(q), tokenize=False, add_generation_prompt=True)
-                     for q in questions[i:i + batch_size]]
-            enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-            with torch.no_grad():
-                gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
-            out += tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    finally: tok.padding_side = side
-    return out
 
 # %% ../nbs/04_sft.ipynb #73975c98
 def _train_sft(run_dir:Path, cfg:dict, src:Path, st) -> dict:
@@ -256,6 +178,7 @@ def main(run_dir:str=None,           # the run directory (required; holds data/s
     "Run the `sft` stage from the command line (`python -m finr1.sft`, or under `accelerate launch -m finr1.sft`)."
     if not run_dir: raise SystemExit("--run_dir is required")
     run_dir, cfg = open_run(run_dir, profile, parse_sets(overrides), "sft")
+    from finr1.pipeline import ensure_upstream
     if int(os.environ.get("WORLD_SIZE", "1")) == 1: ensure_upstream(run_dir, "sft", cfg)
     counts = run_stage(run_dir, cfg)
     if is_main_process(): print(json.dumps(counts))

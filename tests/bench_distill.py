@@ -9,12 +9,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub_server import StubOpenAI
 from finr1.data import synthetic_records
-from finr1.distill import OpenAITeacher, ResultCache, distill_records
+from finr1.distill import distill_records
+from finr1.llm import OpenAIGenerator, ResultCache
 
 def throughput(url:str, records:list, concurrency:int) -> dict:
     "Distil `records` (fresh cache) through the endpoint; requests per second."
     with tempfile.TemporaryDirectory() as d:
-        teacher = OpenAITeacher("stub-model", url, concurrency=concurrency)
+        teacher = OpenAIGenerator("stub-model", url, concurrency=concurrency)
         t0 = time.perf_counter()
         rows, summary = distill_records(records, teacher, ResultCache(Path(d)/"cache.jsonl"), progress=False)
         dt = time.perf_counter() - t0

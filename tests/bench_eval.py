@@ -9,9 +9,11 @@ to each row's EOS, so padding a finished row does not count) and the speed-up ov
 The greedy completions of the batched runs are compared with the one-at-a-time ones (same text expected).
 """
 import argparse, json, os, time
-from finr1.core import embedded_model_dir, find_data_dir, load_profile
+from finr1.core import find_data_dir, load_profile
+from finr1.llm import embedded_model_dir
 from finr1.data import load_finqa, sample_records, synthetic_records
-from finr1.eval import HFGenerator, decoding_settings, eval_prompt
+from finr1.eval import decoding_settings, eval_prompt
+from finr1.llm import HFGenerator
 
 def bench_records(benchmark:str, n:int, seed:int=0) -> list[dict]:
     "`n` evaluation records: the synthetic held-out split, or FinQA test from ../shared/data."
@@ -20,15 +22,15 @@ def bench_records(benchmark:str, n:int, seed:int=0) -> list[dict]:
     if d is None: raise SystemExit("FinQA needs the real datasets (../shared/data or $FINR1_DATA_DIR)")
     return sample_records(load_finqa(d/"finqa", "test"), n, seed, "bench")
 
-def run(gen:HFGenerator, prompts:list, settings:dict, batch_size:int) -> dict:
+def run(gen:HFGenerator, prompts:list, batch_size:int) -> dict:
     "Generate every prompt at `batch_size`; tokens, seconds, tokens/s and the completions."
     gen.batch_size = batch_size
     t0 = time.perf_counter()
-    out = dict(gen.generate(prompts, settings, desc=f"batch {batch_size}"))
+    out = gen(prompts)
     secs = time.perf_counter() - t0
-    toks = sum(o["tokens"] for o in out.values())
+    toks = sum(o["usage"]["completion_tokens"] for o in out)
     return dict(batch_size=batch_size, tokens=toks, seconds=round(secs, 2), tokens_per_s=round(toks / secs, 2),
-                completions=[out[i]["completion"] for i in range(len(prompts))])
+                completions=[o["content"] for o in out])
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,8 +42,9 @@ def main():
     a = ap.parse_args()
     settings = dict(decoding_settings(load_profile("tiny"), "synthetic"), max_new_tokens=a.max_new_tokens)
     prompts = [eval_prompt(r) for r in bench_records(a.benchmark, a.n)]
-    gen = HFGenerator(embedded_model_dir())
-    runs = [run(gen, prompts, settings, int(b)) for b in a.batch_sizes.split(",")]
+    gen = HFGenerator(embedded_model_dir(), temperature=settings["temperature"], top_p=settings["top_p"],
+                      max_tokens=settings["max_new_tokens"], seed=settings["seed"])
+    runs = [run(gen, prompts, int(b)) for b in a.batch_sizes.split(",")]
     base = runs[0]
     for r in runs:
         r["speedup"] = round(r["tokens_per_s"] / base["tokens_per_s"], 2)

@@ -5,9 +5,11 @@ from pathlib import Path
 import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub_server import StubOpenAI, last_user
-from finr1.core import init_run, load_profile, read_jsonl, write_jsonl, read_manifest, read_json, embedded_model_dir
+from finr1.core import init_run, load_profile, read_jsonl, write_jsonl, read_manifest, read_json
+from finr1.llm import embedded_model_dir
 from finr1.data import synthetic_records
-from finr1.distill import OpenAITeacher, ResultCache, distill_records, teacher_messages, run_stage, make_teacher
+from finr1.distill import distill_records, teacher_messages, run_stage, make_teacher
+from finr1.llm import OpenAIGenerator, ResultCache
 from finr1.pipeline import serve_command
 
 def make_run(tmp_path, records, **overrides):
@@ -31,7 +33,7 @@ def test_faults_are_retried_then_given_up_cleanly(tmp_path):
         return plan[n] if n < len(plan) else "ok"
     cache = ResultCache(tmp_path/"cache.jsonl")
     with StubOpenAI(latency=0.02, script=script) as srv:
-        teacher = OpenAITeacher("stub-model", srv.url, max_retries=3, timeout=1.0, backoff_base=0.01, backoff_max=0.05,
+        teacher = OpenAIGenerator("stub-model", srv.url, max_retries=3, timeout=1.0, backoff_base=0.01, backoff_max=0.05,
                                 concurrency=4)
         t0 = time.time()
         rows, summary = distill_records(records, teacher, cache, progress=False)
@@ -47,7 +49,7 @@ def test_faults_are_retried_then_given_up_cleanly(tmp_path):
     # the cache holds every record, failures included; a rerun against a healthy server retries only the failures
     assert len(ResultCache(cache.path).entries) == len(records)
     with StubOpenAI() as healthy:
-        teacher2 = OpenAITeacher("stub-model", healthy.url, max_retries=3, backoff_base=0.01)
+        teacher2 = OpenAIGenerator("stub-model", healthy.url, max_retries=3, backoff_base=0.01)
         rows2, summary2 = distill_records(records, teacher2, ResultCache(cache.path), progress=False)
         assert healthy.count() == 2
     assert summary2["requested"] == 2 and summary2["failed"] == 0
@@ -59,7 +61,7 @@ def test_faults_are_retried_then_given_up_cleanly(tmp_path):
 def test_concurrency_is_bounded_and_urls_round_robin(tmp_path):
     records = synthetic_records(24, seed=12)
     with StubOpenAI(latency=0.15) as a, StubOpenAI(latency=0.15) as b:
-        teacher = OpenAITeacher("stub-model", f"{a.url},{b.url}", concurrency=4)
+        teacher = OpenAIGenerator("stub-model", f"{a.url},{b.url}", concurrency=4)
         t0 = time.time()
         out = teacher([teacher_messages(r) for r in records])
         seconds = time.time() - t0
@@ -72,7 +74,7 @@ def test_reasoning_content_field_is_used(tmp_path):
     "DeepSeek's API returns the chain of thought in `reasoning_content` and only the answer in `content`."
     reply = lambda messages: dict(reasoning_content="Revenue rose from 5735 to 5829.\n5829 - 5735 = 94.", content="The change is \\boxed{94}.")
     with StubOpenAI(responder=reply) as srv:
-        out = OpenAITeacher("deepseek-reasoner", srv.url)([teacher_messages(synthetic_records(1)[0])])
+        out = OpenAIGenerator("deepseek-reasoner", srv.url)([teacher_messages(synthetic_records(1)[0])])
     assert out[0]["reasoning"].endswith("= 94.") and out[0]["answer"] == "94"
 
 # ---------------------------------------------------------------- secrets and no silent fallback

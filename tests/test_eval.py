@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from finr1.core import init_run, load_profile, read_json, read_jsonl, read_manifest, write_json, write_jsonl
 from finr1.data import synthetic_records
-from finr1.eval import (GenerationCache, evaluate_all, format_compliant, load_eval_sets, run_stage, stage_models)
+from finr1.llm import ResultCache
+from finr1.eval import (evaluate_all, format_compliant, load_eval_sets, run_stage, stage_models)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub_server import StubOpenAI, last_user
@@ -28,7 +29,7 @@ def test_run_stage_base_model_then_cached(tmp_path):
     assert (row["model"], row["benchmark"], row["n"]) == ("base", "synthetic", 3)
     assert row["ci_low"] <= row["accuracy"] <= row["ci_high"] and 0 <= row["format_rate"] <= 1
     assert row["decoding"] == dict(temperature=0.0, top_p=1.0, repetition_penalty=1.0, max_new_tokens=8, seed=42)
-    assert row["seconds"] > 0 and row["backend"] == "transformers"
+    assert row["seconds"] > 0 and row["backend"] == "hf"
     samples = read_jsonl(run/"eval"/"samples"/"base__synthetic.jsonl")
     file_ids = [r["id"] for r in read_jsonl(run/"data"/"eval"/"synthetic.jsonl")]
     assert len(samples) == 3 and [i for i in file_ids if i in {s["id"] for s in samples}] == [s["id"] for s in samples]  # seeded subset, in order
@@ -82,7 +83,7 @@ def test_endpoint_backend_scores_an_api_model(tmp_path):
     samples = read_jsonl(run/"eval"/"samples"/"api_stub-model__synthetic.jsonl")
     assert samples[0]["completion"].startswith("<think>\nStep 1") and format_compliant(samples[0]["completion"])
     assert [s["correct"] for s in samples] == [1, 0, 1, 0]
-    assert len(read_jsonl(run/"eval"/"api_cache.jsonl")) == 4
+    assert len(ResultCache(run/"eval"/"generations.jsonl").entries) == 4
 
 def test_endpoint_failures_are_counted_and_retried_on_rerun(tmp_path):
     recs = synthetic_records(3, seed=4, split="test")
@@ -95,7 +96,8 @@ def test_endpoint_failures_are_counted_and_retried_on_rerun(tmp_path):
         assert (row["failed"], row["errors"], row["accuracy"]) == (1, 1, 2 / 3)
         bad, = [s for s in read_jsonl(run/"eval"/"samples"/"api_stub-model__synthetic.jsonl") if s["error"]]
         assert bad["correct"] == 0 and "client" in bad["error"]
-        assert len(GenerationCache(run/"eval"/"generations.jsonl")) == 2              # failures are not cached
+        kept = ResultCache(run/"eval"/"generations.jsonl").entries.values()
+        assert sum(not e["error"] for e in kept) == 2 and sum(bool(e["error"]) for e in kept) == 1   # a failure is kept, marked
         row, = evaluate_all(run, cfg, {"api:stub-model": "stub-model"}, sets)        # the rerun asks only for the failed one
         assert (row["failed"], row["accuracy"], row["cached"], row["generated"]) == (0, 1.0, 2, 1)
 
@@ -141,7 +143,7 @@ def test_kill_and_resume(tmp_path):
     t0 = time.time()
     while time.time() - t0 < 600 and not (cache.exists() and len(cache.read_bytes().splitlines()) >= 2): time.sleep(0.2)
     os.kill(p.pid, signal.SIGKILL); p.wait()
-    done_before = len(GenerationCache(cache))
+    done_before = len(ResultCache(cache).entries)
     assert 2 <= done_before < 8, done_before
     counts = run_stage(run, cfg)
     assert (counts["cached"], counts["generated"], counts["samples"]) == (done_before, 8 - done_before, 8)
@@ -150,7 +152,7 @@ def test_kill_and_resume(tmp_path):
 
 def test_evaluate_models_cli_path(tmp_path):
     "`finr1 eval --model DIR`: builds the eval sets with stage data, evaluates the given directory, returns the table."
-    from finr1.core import embedded_model_dir
+    from finr1.llm import embedded_model_dir
     from finr1.eval import evaluate_models
     table = evaluate_models([str(embedded_model_dir())], profile="smoke", run_dir=tmp_path/"ev",
                             overrides=dict(eval_n=2, eval_max_new_tokens=4))

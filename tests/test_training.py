@@ -2,7 +2,8 @@
 import json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest, yaml
-from finr1.core import ensure_upstream, load_config, open_run, read_json, read_manifest
+from finr1.core import load_config, open_run, read_json, read_manifest
+from finr1.pipeline import ensure_upstream
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}

@@ -8,16 +8,17 @@ import ast, copy, difflib, hashlib, json, math, os, platform, random, re, subpro
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, TypedDict
 
 # %% auto #0
 __all__ = ['PROFILE_DOCS', 'PROFILES', 'PAPER_ASSUMPTIONS', 'STAGE_FIELDS', 'STAGES', 'SYSTEM_PROMPT', 'YES', 'NO', 'LABELS',
-           'ConfigError', 'Profile', 'load_profile', 'parse_sets', 'seed_everything', 'cuda_available', 'importable',
-           'cuda_vllm_available', 'package_versions', 'git_commit', 'init_run', 'load_config', 'write_json',
-           'read_json', 'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord', 'stage_settings',
-           'cfg_digest', 'stage', 'stale_reason', 'stage_is_fresh', 'open_run', 'format_completion', 'prompt_messages',
-           'sft_sample', 'unbox', 'extract_answer', 'Num', 'parse_numbers', 'answer_type', 'answers_match',
-           'parse_program', 'execute_program', 'context_table', 'find_data_dir', 'check_executor']
+           'ANSWER_TYPES', 'ConfigError', 'Profile', 'load_profile', 'parse_sets', 'seed_everything', 'cuda_available',
+           'importable', 'cuda_vllm_available', 'package_versions', 'git_commit', 'init_run', 'load_config',
+           'write_json', 'read_json', 'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord',
+           'stage_settings', 'cfg_digest', 'stage', 'stage_input', 'stale_reason', 'stage_is_fresh', 'open_run',
+           'format_completion', 'prompt_messages', 'sft_sample', 'unbox', 'extract_answer', 'Num', 'parse_numbers',
+           'answer_type', 'Record', 'answers_match', 'parse_program', 'program_trace', 'execute_program',
+           'context_table', 'find_data_dir', 'check_executor']
 
 # %% ../nbs/00_core.ipynb #edceb83d
 PROFILE_DOCS = dict(
@@ -392,6 +393,15 @@ def stage(run_dir:str|Path, # run directory
     write_json(run_dir/"manifest.json", man)
 
 # %% ../nbs/00_core.ipynb #d4193cbe
+def stage_input(run_dir:str|Path, # the run directory
+                rel:str,          # the input, relative to it (e.g. "data/train.jsonl")
+                producer:str,     # the stage that writes it
+               ) -> Path:
+    "`run_dir/rel`; when it is missing, an error naming the stage to run first."
+    p = Path(run_dir)/rel
+    if not p.exists(): raise FileNotFoundError(f"{p} is missing: run the {producer} stage first")
+    return p
+
 def stale_reason(run_dir:str|Path, name:str, cfg:dict|None=None) -> str|None:
     "Why stage `name` must run again in `run_dir` (never ran, settings, inputs or outputs changed), or None when fresh."
     run_dir = Path(run_dir); ent = read_manifest(run_dir).get(name)
@@ -522,6 +532,20 @@ def answer_type(gold) -> str:
     if len(nums) == 1 and re.fullmatch(r"[^A-Za-z\u4e00-\u9fff]*(?:[A-Za-z]+|万|亿)?[^A-Za-z\u4e00-\u9fff]*", g): return "number"
     return "text"
 
+# %% ../nbs/00_core.ipynb #9465c59b
+ANSWER_TYPES = ("number", "choice", "label", "bool", "text")
+
+class Record(TypedDict):
+    "One (x, y*) pair in the shared schema (`data.make_record` builds and checks it)."
+    id: str              # stable, source-prefixed (`finqa/ETR/2016/page_23.pdf-2`)
+    source: str          # synthetic, finqa, convfinqa, tfns, fin_eva, financeiq, fincuge, finance_instruct
+    question: str        # the full user content x: rendered context, then the question
+    answer: str|None     # the gold answer y* (None only for unlabelled test sets)
+    answer_type: str     # one of ANSWER_TYPES: how answers are compared
+    program: str|None    # FinQA DSL gold program
+    history: list[dict]  # earlier ConvFinQA turns [{question, answer}]
+    meta: dict           # split, raw table rows under `table`, original ids and answers
+
 # %% ../nbs/00_core.ipynb #bd3c7a56
 def _num_candidates(n:Num|float) -> list[tuple[float, int|None]]:
     "Readings of `n` as (value, written decimals or None): scaled / unscaled × percent / fraction."
@@ -629,23 +653,30 @@ def _table_row(table, name:str) -> list[float]:
     if any(n is None for n in nums): raise ValueError(f"row {name!r} has non-numeric cells: {rows[key]}")
     return nums
 
-def execute_program(program:str, # FinQA DSL, e.g. "subtract(5829, 5735), divide(#0, 5735)"
-                    table:list[list[str]]|None=None, # table rows (first cell = row name) for table_* ops
+def program_trace(program:str, # FinQA DSL, e.g. "subtract(5829, 5735), divide(#0, 5735)"
+                  table:list[list[str]]|None=None, # table rows (first cell = row name) for table_* ops
+                 ) -> list[dict]:
+    "Run a FinQA program safely (no `eval`: a parser and a dispatch table), keeping each step: {op, args, values, result}."
+    steps = []
+    for op, args in parse_program(program):
+        if op in _TABLE:
+            vals = _table_row(table, args[0]); res = _TABLE[op](vals)
+            steps.append(dict(op=op, args=args, values=vals, result=res, columns=[str(h).strip() for h in (table or [[]])[0][1:]]))
+            continue
+        if op not in _BINARY: raise ValueError(f"unknown operation {op!r}")
+        if len(args) != 2: raise ValueError(f"{op} takes 2 arguments, got {args}")
+        vals = [steps[int(x[1:])]["result"] if x.startswith("#") else _num_arg(x) for x in args]
+        if op == "exp" and abs(vals[1]) > 1000: raise ValueError("exponent too large")
+        steps.append(dict(op=op, args=args, values=vals, result=_BINARY[op](*vals)))
+    if not steps: raise ValueError("empty program")
+    return steps
+
+def execute_program(program:str, # FinQA DSL
+                    table:list[list[str]]|None=None, # table rows for table_* ops
                     ndigits:int|None=5, # round the result as FinQA's exe_ans does (None = no rounding)
                    ) -> float|str:
-    "Run a FinQA program safely (no `eval`): a parser and a dispatch table."
-    results = []
-    for op, args in parse_program(program):
-        if op in _TABLE: res = _TABLE[op](_table_row(table, args[0]))
-        elif op in _BINARY:
-            if len(args) != 2: raise ValueError(f"{op} takes 2 arguments, got {args}")
-            a, b = [results[int(x[1:])] if x.startswith("#") else _num_arg(x) for x in args]
-            if op == "exp" and abs(b) > 1000: raise ValueError("exponent too large")
-            res = _BINARY[op](a, b)
-        else: raise ValueError(f"unknown operation {op!r}")
-        results.append(res)
-    if not results: raise ValueError("empty program")
-    out = results[-1]
+    "The result of a FinQA program (its last step), rounded like FinQA's `exe_ans`."
+    out = program_trace(program, table)[-1]["result"]
     return round(out, ndigits) if isinstance(out, float) and ndigits is not None else out
 
 # %% ../nbs/00_core.ipynb #7f7f7891

@@ -10,26 +10,22 @@ from pathlib import Path
 from typing import Iterable
 from tqdm.auto import tqdm
 from .core import answer_type as core_answer_type
-from .core import (execute_program, parse_program, answers_match, find_data_dir, read_jsonl, write_jsonl,
+from .core import (ANSWER_TYPES, Record, execute_program, parse_program, answers_match, find_data_dir, read_jsonl, write_jsonl,
                         write_json, read_json, stage, open_run, prompt_messages, context_table)
 from .llm import embedded_model_dir
 
 # %% auto #0
-__all__ = ['ANSWER_TYPES', 'TEMPLATES', 'SYNTHETIC_DIFFICULTIES', 'SYNTHETIC_SPLITS', 'log', 'FINQA_FILES', 'CONVFINQA_FILES',
-           'TFNS_LABELS', 'TFNS_QUESTION', 'CHOICE_INSTRUCTION', 'FINCUGE_TASKS', 'FINANCE_INSTRUCT_HUB',
-           'TRAIN_LOADERS', 'EVAL_LOADERS', 'SOURCE_DIRS', 'FINANCE_INSTRUCT_EVAL_N', 'make_record', 'render_table',
-           'render_question', 'render_answer', 'exact_answer', 'cites_unique_cells', 'synthetic_problem',
-           'synthetic_records', 'DataError', 'Records', 'parse_rows', 'read_json_rows', 'read_jsonl_rows',
-           'read_csv_rows', 'is_hub_id', 'hub_rows', 'render_exe', 'need', 'finqa_page', 'split_context',
-           'finqa_format', 'read_rows', 'load_finqa', 'parse_pipe_table', 'dict_table', 'dsl_program', 'render_history',
-           'convfinqa_format', 'load_convfinqa', 'load_tfns', 'load_fin_eva', 'load_financeiq', 'load_fincuge',
-           'load_finance_instruct', 'load_all', 'page_key', 'decontaminate', 'load_tokenizer', 'prompt_tokens',
-           'sample_records', 'summarize', 'markdown_table', 'to_dataset', 'resolve_data_dir',
+__all__ = ['log', 'FINQA_FILES', 'CONVFINQA_FILES', 'TFNS_LABELS', 'TFNS_QUESTION', 'CHOICE_INSTRUCTION', 'FINCUGE_TASKS',
+           'FINANCE_INSTRUCT_HUB', 'TRAIN_LOADERS', 'EVAL_LOADERS', 'SOURCE_DIRS', 'FINANCE_INSTRUCT_EVAL_N',
+           'make_record', 'render_table', 'render_question', 'DataError', 'Records', 'parse_rows', 'read_json_rows',
+           'read_jsonl_rows', 'read_csv_rows', 'is_hub_id', 'hub_rows', 'render_exe', 'need', 'finqa_page',
+           'split_context', 'finqa_format', 'read_rows', 'load_finqa', 'parse_pipe_table', 'dict_table', 'dsl_program',
+           'render_history', 'convfinqa_format', 'load_convfinqa', 'load_tfns', 'load_fin_eva', 'load_financeiq',
+           'load_fincuge', 'load_finance_instruct', 'load_all', 'page_key', 'decontaminate', 'load_tokenizer',
+           'prompt_tokens', 'sample_records', 'summarize', 'markdown_table', 'to_dataset', 'resolve_data_dir',
            'finance_instruct_records', 'eval_records', 'training_records', 'report_markdown', 'run_stage']
 
 # %% ../nbs/01_data.ipynb #81532744
-ANSWER_TYPES = ("number", "choice", "label", "text", "bool")
-
 def make_record(id:str,          # stable, source-prefixed id
                 source:str,      # source name
                 question:str,    # full user content (context + question)
@@ -37,7 +33,7 @@ def make_record(id:str,          # stable, source-prefixed id
                 answer_type:str|None=None, # one of ANSWER_TYPES; default `core.answer_type(answer)`
                 program:str|None=None,     # FinQA DSL gold program
                 history:list|None=None,    # earlier dialogue turns
-                **meta) -> dict:
+                **meta) -> Record:
     "A record in the shared schema; refuses an empty question or an unknown answer type."
     if not str(question).strip(): raise ValueError(f"{id}: empty question")
     kind = answer_type or (core_answer_type(answer) if answer is not None else "text")
@@ -72,235 +68,6 @@ def render_question(question:str,            # the question itself
     tbl = table if isinstance(table, str) else render_table(table)
     parts = [_text(pre_text), tbl.strip(), _text(post_text), f"Question: {str(question).strip()}"]
     return "\n\n".join(p for p in parts if p)
-
-# %% ../nbs/01_data.ipynb #c380d301
-_PREFIX = ["Apex", "Birchwood", "Cobalt", "Dunmore", "Evergreen", "Fairhaven", "Granite", "Halcyon", "Ironbridge",
-           "Juniper", "Keystone", "Lakeshore", "Meridian", "Northwind", "Oakridge", "Pinecrest", "Quarry", "Redstone",
-           "Silverline", "Tidewater", "Upland", "Vantage", "Westbrook", "Yellowfin", "Zenith", "Ashford", "Bluewater"]
-_SUFFIX = ["Industries", "Holdings", "Corp.", "Systems", "Energy", "Foods", "Bancorp", "Logistics", "Pharmaceuticals",
-           "Retail Group", "Semiconductors", "Insurance", "Media", "Utilities", "Airlines", "Chemicals"]
-_SEGMENTS = [["north america", "europe", "asia pacific", "latin america"],
-             ["consumer", "commercial", "government", "international"],
-             ["software", "hardware", "services", "licensing"],
-             ["retail banking", "wealth management", "corporate banking", "treasury"],
-             ["residential", "industrial", "commercial real estate", "infrastructure"]]
-_UNITS = ["in millions", "in thousands", "in millions of dollars", "$ in billions", "in thousands of dollars"]
-
-def _company(rng) -> str: return f"{rng.choice(_PREFIX)} {rng.choice(_SUFFIX)}"
-
-def _years(rng, n:int) -> list[int]:
-    start = rng.randint(2008, 2024 - n)
-    return list(range(start, start + n))
-
-# %% ../nbs/01_data.ipynb #09f74b5d
-def _fmt_cell(v:float, style:int) -> str:
-    "A table cell for `v` in one of three report styles."
-    s = f"{v:,.1f}" if v != int(v) else f"{int(v):,}"
-    return ["$ " + s, s, s.replace(",", "")][style]
-
-def _arg(v:float) -> str:
-    "A program argument for `v`: '5829' or '5829.5'."
-    return str(int(v)) if v == int(v) else f"{v:.1f}"
-
-def _amount(rng, lo:float, hi:float, decimals:bool) -> float:
-    v = rng.uniform(lo, hi)
-    return round(v, 1) if decimals else float(round(v))
-
-# %% ../nbs/01_data.ipynb #a6c03c7a
-def _income_table(rng, n_years:int) -> dict:
-    "Values {item: [per year]} of a coherent income statement."
-    dec = rng.random() < 0.3
-    rev = [_amount(rng, 200, 9000, dec)]
-    for _ in range(n_years - 1): rev.append(_amount(rng, rev[-1] * 0.75, rev[-1] * 1.25, dec))
-    cost = [_amount(rng, r * 0.4, r * 0.8, dec) for r in rev]
-    opinc = [_amount(rng, (r - c) * 0.2, (r - c) * 0.8, dec) for r, c in zip(rev, cost)]
-    net = [_amount(rng, o * 0.4, o * 0.85, dec) for o in opinc]
-    names = rng.choice([("revenue", "cost of revenue", "operating income", "net income"),
-                        ("net sales", "cost of sales", "operating profit", "net earnings"),
-                        ("total revenues", "cost of goods sold", "income from operations", "net income")])
-    vals = dict(zip(names, [rev, cost, opinc, net]))
-    if rng.random() < 0.5: del vals[names[2]]   # shorter tables half the time: prompts stay ≈200 tokens
-    return vals
-
-def _segment_table(rng, n_years:int) -> dict:
-    "Values {segment: [per year]} plus a total row."
-    segs = rng.sample(rng.choice(_SEGMENTS), rng.choice([2, 3]))
-    dec = rng.random() < 0.3
-    vals = {s: [_amount(rng, 50, 3000, dec) for _ in range(n_years)] for s in segs}
-    vals["total"] = [round(sum(v[i] for v in vals.values()), 1) for i in range(n_years)]
-    return vals
-
-# %% ../nbs/01_data.ipynb #9908b85c
-def _label(item:str, kind:str) -> str:
-    "How a question names a row: 'net income', or 'europe segment revenue'."
-    return f"{item} segment revenue" if kind == "segment" and item != "total" else item
-
-def _pick(rng, vals:dict, years:list, items=None):
-    "A line item, its values, and two distinct year indices i < j."
-    item = rng.choice(items or [k for k in vals if k != "total"])
-    i, j = sorted(rng.sample(range(len(years)), 2))
-    return item, vals[item], i, j
-
-def _t_change(rng, vals, years, kind):
-    item, v, i, j = _pick(rng, vals, years)
-    return f"what was the change in {_label(item, kind)} from {years[i]} to {years[j]}?", f"subtract({_arg(v[j])}, {_arg(v[i])})", False
-
-def _t_pct_change(rng, vals, years, kind):
-    item, v, i, j = _pick(rng, vals, years)
-    return (f"what was the percentage change in {_label(item, kind)} from {years[i]} to {years[j]}?",
-            f"subtract({_arg(v[j])}, {_arg(v[i])}), divide(#0, {_arg(v[i])}), multiply(#1, const_100)", True)
-
-def _t_ratio(rng, vals, years, kind):
-    a, b = rng.sample([k for k in vals if k != "total"], 2)
-    y = rng.randrange(len(years))
-    return f"what was the ratio of {_label(a, kind)} to {_label(b, kind)} in {years[y]}?", f"divide({_arg(vals[a][y])}, {_arg(vals[b][y])})", False
-
-def _t_average(rng, vals, years, kind):
-    item = rng.choice([k for k in vals if k != "total"])
-    return (f"what was the average {_label(item, kind)} from {years[0]} to {years[-1]}?", f"table_average({item}, none)", False)
-
-def _t_sum(rng, vals, years, kind):
-    item, v, i, j = _pick(rng, vals, years)
-    return (f"what was the combined {_label(item, kind)} in {years[i]} and {years[j]}?", f"add({_arg(v[i])}, {_arg(v[j])})", False)
-
-# %% ../nbs/01_data.ipynb #62806bc5
-def _t_share(rng, vals, years, kind):
-    seg = rng.choice([k for k in vals if k != "total"]); y = rng.randrange(len(years))
-    return (f"what percentage of total revenue did the {seg} segment represent in {years[y]}?",
-            f"divide({_arg(vals[seg][y])}, {_arg(vals['total'][y])}), multiply(#0, const_100)", True)
-
-def _t_margin(rng, vals, years, kind):
-    rev, net = list(vals)[0], list(vals)[-1]; y = rng.randrange(len(years))
-    return (f"what was the {net} margin in {years[y]}?",
-            f"divide({_arg(vals[net][y])}, {_arg(vals[rev][y])}), multiply(#0, const_100)", True)
-
-def _t_gross_margin(rng, vals, years, kind):
-    rev, cost = list(vals)[:2]; y = rng.randrange(len(years))
-    r, c = _arg(vals[rev][y]), _arg(vals[cost][y])
-    return (f"what was the gross margin in {years[y]}, based on {rev} and {cost}?",
-            f"subtract({r}, {c}), divide(#0, {r}), multiply(#1, const_100)", True)
-
-def _t_cagr(rng, vals, years, kind):
-    item = rng.choice([k for k in vals if k != "total"]); n = len(years) - 1
-    return (f"what was the compound annual growth rate of {_label(item, kind)} from {years[0]} to {years[-1]}?",
-            f"divide({_arg(vals[item][-1])}, {_arg(vals[item][0])}), divide(const_1, const_{n}), exp(#0, #1), "
-            f"subtract(#2, const_1), multiply(#3, const_100)", True)
-
-def _t_greater(rng, vals, years, kind):
-    item, v, i, j = _pick(rng, vals, years)
-    return f"did {_label(item, kind)} increase from {years[i]} to {years[j]}?", f"greater({_arg(v[j])}, {_arg(v[i])})", False
-
-# %% ../nbs/01_data.ipynb #97f6a817
-TEMPLATES = dict(  # name: (function, table kind or None for either, min years)
-    change=(_t_change, None, 2), percent_change=(_t_pct_change, None, 2), ratio=(_t_ratio, None, 1),
-    average=(_t_average, None, 2), sum=(_t_sum, None, 2), share_of_total=(_t_share, "segment", 1),
-    margin=(_t_margin, "income", 1), gross_margin=(_t_gross_margin, "income", 1),
-    cagr=(_t_cagr, None, 3), greater=(_t_greater, None, 2))
-
-# %% ../nbs/01_data.ipynb #374ba96e
-def render_answer(value,              # `execute_program`'s result
-                  percent:bool=False, # the program computed a percentage (×100)
-                  trim:bool=False,    # drop trailing zeros of a percentage ('25%', not '25.00%')
-                 ) -> str:
-    "An executed answer as a string: 'yes'/'no', '12.35%', '94', '1234.5', '0.5618'."
-    if isinstance(value, str): return value
-    if percent and trim: return render_answer(round(value, 2)) + "%"
-    if percent: return f"{value:.2f}%"
-    d = 2 if abs(value) >= 1 else 4
-    s = f"{value:.{d}f}".rstrip("0").rstrip(".")
-    return "0" if s in ("-0", "") else s
-
-# %% ../nbs/01_data.ipynb #b569a969
-SYNTHETIC_DIFFICULTIES = ("standard", "easy")
-_ROUND_TENS, _ROUND_HUNDREDS = list(range(10, 100, 10)), list(range(100, 1000, 100))
-
-def _easy_income_table(rng, n_years:int) -> dict:
-    "Round values {item: [per year]}: revenue and cost of revenue in hundreds, net income below gross profit."
-    rev = [rng.choice(_ROUND_HUNDREDS[1:]) for _ in range(n_years)]
-    cost = [rng.choice([c for c in _ROUND_HUNDREDS if c < r]) for r in rev]
-    net = [rng.choice([v for v in _ROUND_TENS + _ROUND_HUNDREDS if v < r - c]) for r, c in zip(rev, cost)]
-    names = rng.choice([("revenue", "cost of revenue", "net income"), ("net sales", "cost of sales", "net earnings"),
-                        ("total revenues", "cost of goods sold", "net income")])
-    return dict(zip(names, [rev, cost, net]))
-
-def _easy_segment_table(rng, n_years:int) -> dict:
-    "Round values {segment: [per year]}: two segments in hundreds (or tens), and their total below 1000."
-    scale = rng.choice([_ROUND_HUNDREDS, _ROUND_TENS])
-    segs, vals = rng.sample(rng.choice(_SEGMENTS), 2), {}
-    pairs = [(a, b) for a in scale for b in scale if a + b in scale or a + b == 10 * scale[0]]   # totals keep one digit
-    for s, col in zip(segs, zip(*[rng.choice(pairs) for _ in range(n_years)])): vals[s] = list(col)
-    vals["total"] = [sum(v[i] for v in vals.values()) for i in range(n_years)]
-    return vals
-
-# %% ../nbs/01_data.ipynb #c501b968
-def exact_answer(value) -> bool:
-    "True for 'yes'/'no' or a non-zero number with at most two decimals (float noise aside)."
-    if isinstance(value, str): return True
-    return value != 0 and abs(value) < 1e4 and abs(value * 100 - round(value * 100)) < 1e-6
-
-# %% ../nbs/01_data.ipynb #4dc16b06
-def cites_unique_cells(program:str, # a FinQA program over table values
-                       vals:dict,   # the table's values {row: [per year]}
-                      ) -> bool:
-    "True when each number `program` takes from the table occurs in exactly one cell."
-    cells = Counter(float(x) for row in vals.values() for x in row)
-    nums = [a for _, args in parse_program(program) for a in args if re.fullmatch(r"-?\d+(\.\d+)?", a)]
-    return all(cells[float(a)] == 1 for a in nums)
-
-# %% ../nbs/01_data.ipynb #229d4c82
-_TABLES = {("income", "standard"): _income_table, ("segment", "standard"): _segment_table,
-           ("income", "easy"): _easy_income_table, ("segment", "easy"): _easy_segment_table}
-
-def synthetic_problem(rng:random.Random, # the split's random stream
-                      template:str|None=None, # a TEMPLATES name; default a random one
-                      difficulty:str="standard", # 'standard' (FinQA-like amounts) or 'easy' (round values, exact answers)
-                     ) -> dict:
-    "One synthetic FinQA-style problem: question (context + question), program, answer, table."
-    if difficulty not in SYNTHETIC_DIFFICULTIES: raise ValueError(f"difficulty must be one of {SYNTHETIC_DIFFICULTIES}, got {difficulty!r}")
-    name = template or rng.choice(list(TEMPLATES))
-    fn, kind, min_years = TEMPLATES[name]
-    kind = kind or rng.choice(["income", "segment"])
-    while True:                                   # standard: once; easy: until the answer is exact and unambiguous
-        years = _years(rng, max(min_years, rng.randint(2, 3)))
-        vals = _TABLES[kind, difficulty](rng, len(years))
-        question, program, percent = fn(rng, vals, years, kind)
-        style, unit, company = rng.randrange(3), rng.choice(_UNITS), _company(rng)
-        table = [[f"({unit})", *map(str, years)]] + [[k, *(_fmt_cell(x, style) for x in v)] for k, v in vals.items()]
-        value = execute_program(program, table)
-        if difficulty == "standard" or (exact_answer(value) and cites_unique_cells(program, vals)): break
-    what = "selected income statement data" if kind == "income" else "revenue by segment"
-    text = f"{company} reported the following {what} ( {unit} ) ."
-    easy = dict(difficulty="easy") if difficulty == "easy" else {}   # standard records stay byte-identical to before the knob
-    return dict(question=render_question(question, text, table), answer=render_answer(value, percent, trim=bool(easy)),
-                program=program, meta=dict(template=name, table=table, company=company, unit=unit, years=years,
-                                           question_only=question, **easy))
-
-# %% ../nbs/01_data.ipynb #c6b37aee
-SYNTHETIC_SPLITS = ("train", "test")
-
-def _bucket(question:str) -> str:
-    "'test' for one question text in ten (by sha1), else 'train' — a partition, independent of seeds."
-    return "test" if int(hashlib.sha1(question.encode()).hexdigest(), 16) % 10 == 0 else "train"
-
-# %% ../nbs/01_data.ipynb #ec248957
-def synthetic_records(n:int,            # number of problems
-                      seed:int=0,       # seed of the split's stream
-                      split:str="train", # 'train' or the held-out 'test'
-                      difficulty:str="standard", # 'standard' or 'easy' (the small-model curriculum)
-                     ) -> list[dict]:
-    "`n` seeded synthetic FinQA-style records (`source='synthetic'`, ids `synthetic/<split>/<k>`)."
-    if split not in SYNTHETIC_SPLITS: raise ValueError(f"split must be one of {SYNTHETIC_SPLITS}, got {split!r}")
-    if difficulty not in SYNTHETIC_DIFFICULTIES: raise ValueError(f"difficulty must be one of {SYNTHETIC_DIFFICULTIES}, got {difficulty!r}")
-    stream = f"finr1-synthetic/{seed}/{split}" if difficulty == "standard" else f"finr1-synthetic-{difficulty}/{seed}/{split}"
-    rng, seen, out = random.Random(stream), set(), []
-    while len(out) < n:
-        p = synthetic_problem(rng, difficulty=difficulty)
-        if _bucket(p["question"]) != split or p["question"] in seen: continue
-        seen.add(p["question"]); k = len(out)
-        out.append(make_record(f"synthetic/{split}/{k}", "synthetic", p["question"], p["answer"],
-                               "bool" if p["answer"] in ("yes", "no") else "number", p["program"],
-                               split=split, seed=seed, **p["meta"]))
-    return out
 
 # %% ../nbs/01_data.ipynb #05141d82
 log = logging.getLogger("finr1.data")
@@ -917,6 +684,7 @@ def _difficulty(cfg:dict) -> str:
 
 def eval_records(cfg:dict, data_dir:Path|None) -> tuple[dict, dict, dict]:
     "Benchmark name → evaluation records; plus skipped benchmarks with reasons, and the full pools."
+    from finr1.synthetic import synthetic_records   # the generator builds on this module's record schema
     evals, skipped, pools = {}, {}, {}
     for name in tqdm(cfg["eval_benchmarks"], desc="eval sets", leave=False):
         if name == "synthetic": evals[name] = synthetic_records(cfg["synthetic_test_n"], cfg["seed"], "test", _difficulty(cfg)); continue
@@ -937,6 +705,7 @@ def training_records(cfg:dict, data_dir:Path|None,
                      pools:dict|None=None,    # already-loaded pools (Finance-Instruct from `eval_records`)
                     ) -> tuple[dict, dict, dict]:
     "Source → decontaminated, capped, seeded training records; skipped sources with reasons; decontamination report."
+    from finr1.synthetic import synthetic_records
     train, skipped, decon, cap = {}, {}, {}, cfg.get("max_per_source")
     for name in tqdm(cfg["train_sources"], desc="train sources", leave=False):
         if name == "synthetic": pool = synthetic_records(cfg["synthetic_train_n"], cfg["seed"], "train", _difficulty(cfg))

@@ -8,8 +8,8 @@ import math, re, time
 from collections import Counter
 from pathlib import Path
 from tqdm.auto import tqdm
-from .core import (execute_program, parse_program, parse_numbers, answers_match, format_completion, prompt_messages,
-                        context_table, read_jsonl, write_jsonl, write_json, stage, open_run, find_data_dir)
+from .core import (execute_program, parse_program, program_trace, parse_numbers, answers_match, format_completion, prompt_messages,
+                        context_table, read_jsonl, write_jsonl, write_json, stage, stage_input, open_run, find_data_dir)
 from .llm import (Generator, HFGenerator, OpenAIGenerator, ResultCache, VLLMGenerator, cached_generate, make_result,
                        prompt_hash)
 
@@ -67,41 +67,18 @@ def locate_number(value:float,             # a program argument
 _OPS = dict(add=("Add", "+"), subtract=("Subtract", "-"), multiply=("Multiply", "*"), divide=("Divide", "/"), exp=("Raise to the power", "^"))
 _TABLE_OPS = dict(table_sum="Sum", table_average="Average", table_max="Maximum", table_min="Minimum")
 
-def _row_values(table, name:str) -> list[tuple[str, str]]:
-    "(column header, cell) pairs of the table row `name`."
-    for row in (table or []):
-        if row and row[0].strip().lower() == name.strip().lower():
-            return [(table[0][j] if j < len(table[0]) else "", c) for j, c in enumerate(row[1:], 1)]
-    raise KeyError(f"no table row named {name!r}")
-
-def _cell_num(cell:str) -> float:
-    "A table cell's value as the executor reads it (a percent as a fraction)."
-    n = parse_numbers(cell)[0]
-    return float(n) / 100 if n.pct else float(n)
-
-def _arg_value(arg:str, results:list) -> float:
-    "A program argument's value: a reference #k, a const_*, or a number (percent → fraction)."
-    if arg.startswith("#"): return results[int(arg[1:])]
-    if arg.startswith("const_"): return -1.0 if arg == "const_m1" else float(arg[6:])
-    return float(arg[:-1].replace(",", "")) / 100 if arg.endswith("%") else float(arg.replace(",", ""))
-
 # %% ../nbs/02_distill.ipynb #4a000f14
 def program_steps(program:str, # FinQA DSL
                   table:list[list[str]]|None=None, # table rows for table_* operations
                  ) -> list[dict]:
-    "Each operation of `program`: argument values, how they are shown, the exact result, and `inline` when folded."
-    steps, results = [], []
-    parsed = parse_program(program)
-    for k, (op, args) in enumerate(parsed):
-        prefix = ", ".join(f"{o}({', '.join(a)})" for o, a in parsed[:k + 1])
-        res = execute_program(prefix, table, ndigits=None)
-        vals = None if op in _TABLE_OPS else [_arg_value(a, results) for a in args]
-        shown = None if vals is None else [steps[int(a[1:])]["inline"] or fmt_num(v) if a.startswith("#") else fmt_num(v)
-                                            for a, v in zip(args, vals)]
-        inline = (f"({shown[0]} {_OPS[op][1]} {shown[1]})" if op in _OPS and k < len(parsed) - 1
-                  and all(a.startswith("const_") for a in args) else None)
-        steps.append(dict(op=op, args=args, values=vals, shown=shown, result=res, inline=inline, final=k == len(parsed) - 1))
-        results.append(res)
+    "Each step of `core.program_trace`, with how its arguments are shown and `inline` when it is folded into the next."
+    steps = program_trace(program, table)
+    for k, s in enumerate(steps):
+        s["shown"] = None if s["op"] in _TABLE_OPS else [
+            steps[int(a[1:])]["inline"] or fmt_num(v) if a.startswith("#") else fmt_num(v) for a, v in zip(s["args"], s["values"])]
+        s["inline"] = (f"({s['shown'][0]} {_OPS[s['op']][1]} {s['shown'][1]})" if s["op"] in _OPS and k < len(steps) - 1
+                       and all(a.startswith("const_") for a in s["args"]) else None)
+        s["final"] = k == len(steps) - 1
     return steps
 
 # %% ../nbs/02_distill.ipynb #81e19c8a
@@ -109,7 +86,7 @@ def step_line(step:dict, table=None) -> str:
     "One operation as a sentence with its arithmetic, e.g. 'Subtract: 5829 - 5735 = 94.'"
     op, res = step["op"], fmt_num(step["result"], final=step.get("final", False))
     if op in _TABLE_OPS:
-        nums = [fmt_num(_cell_num(c)) for _, c in _row_values(table, step["args"][0])]
+        nums = [fmt_num(v) for v in step["values"]]
         expr = {"table_sum": " + ".join(nums), "table_average": f"({' + '.join(nums)}) / {len(nums)}"}.get(op, ", ".join(nums))
         return f"{_TABLE_OPS[op]} of {step['args'][0]}: {expr} = {res}." if op in ("table_sum", "table_average") \
             else f"{_TABLE_OPS[op]} of {step['args'][0]} ({expr}) is {res}."
@@ -128,7 +105,8 @@ def _inputs_line(steps:list[dict], table, text:str) -> str:
     cell = lambda v, col: f"{fmt_num(v)} ({col})" if col else fmt_num(v)
     for s in steps:
         if s["op"] in _TABLE_OPS:
-            rows.setdefault(s["args"][0].strip(), []).extend(cell(_cell_num(c), h.strip()) for h, c in _row_values(table, s["args"][0]))
+            cols = s.get("columns") or [""] * len(s["values"])
+            rows.setdefault(s["args"][0].strip(), []).extend(cell(v, h) for h, v in zip(cols, s["values"]))
             continue
         for a, v in zip(s["args"], s["values"]):
             if a.startswith(("#", "const_")) or fmt_num(v) in seen: continue
@@ -234,9 +212,8 @@ def run_stage(run_dir:str|Path, # the run directory (reads data/train.jsonl)
               cfg:dict,         # resolved profile
               progress:bool=True) -> dict:
     "The distill stage: data/train.jsonl → data/distilled.jsonl (+ cache and report)."
-    run_dir = Path(run_dir); data = run_dir/"data"; src = data/"train.jsonl"
-    if not src.exists(): raise FileNotFoundError(f"{src} is missing: run the data stage first")
-    records = read_jsonl(src)
+    run_dir, data = Path(run_dir), Path(run_dir)/"data"
+    records = read_jsonl(src := stage_input(run_dir, "data/train.jsonl", "data"))
     with stage(run_dir, "distill", inputs=[src], cfg=cfg) as st:
         teacher, cache = make_teacher(cfg), ResultCache(data/"distill_cache.jsonl")
         rows, summary = distill_records(records, teacher, cache, progress=progress)

@@ -48,8 +48,8 @@ def eval_prompt(record:dict) -> list[dict]:
 
 def record_kind(record:dict, # a benchmark record
                 benchmark:str|None=None) -> str:
-    "The answer type used to score `record`: its `answer_type`, else the benchmark's, else inferred from the gold answer."
-    return record.get("answer_type") or BENCHMARKS.get(benchmark, {}).get("answer_type") or answer_type(record["answer"])
+    "The answer type used to score `record`: its `answer_type` (set by `data.make_record`, trusted), else the benchmark's."
+    return record.get("answer_type") or BENCHMARKS[benchmark]["answer_type"]
 
 # %% ../nbs/06_eval.ipynb #ba3032e1
 PAPER_BENCHMARKS = ["FinQA", "ConvFinQA", "Ant_Finance", "TFNS", "Finance-Instruct-500k"]
@@ -163,7 +163,7 @@ def score_sample(record:dict,            # the benchmark record (gold `answer`, 
     answer = extract_answer(completion)
     rule = int(answer is not None and answers_match(answer, gold, kind=kind))
     lenient = lenient_answer(completion, kind)
-    return dict(answer=answer, gold=gold, answer_type=kind, rule=rule, judge=judged,
+    return dict(pred=answer, gold=gold, answer_type=kind, rule=rule, judge=judged,
                 correct=int(judged) if judged is not None and answer is not None else rule, format_ok=int(format_compliant(completion)),
                 lenient_answer=lenient, lenient=int(lenient is not None and answers_match(lenient, gold, kind=kind)))
 

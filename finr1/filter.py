@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from tqdm.auto import tqdm
 from .core import (answers_match, answer_type, parse_numbers, unbox, read_jsonl, write_jsonl, write_json, read_json,
-                        stage, open_run, YES, NO, LABELS)
+                        stage, stage_input, open_run, Record, YES, NO, LABELS)
 from .distill import fmt_num
 from .llm import (CRITERIA, RUBRIC_REMINDER, AnswerJudge, Generator, ResultCache, ask_judge, make_judge, parse_rubric,
                        reasoning_judge_messages, split_reasoning)
@@ -272,7 +272,7 @@ def reject_reason(row:dict, r1:dict, r2:dict|None) -> tuple[str|None, str|None]:
     return None, None
 
 # %% ../nbs/03_filter.ipynb #e0d9fda5
-RECORD_FIELDS = ("id", "source", "question", "answer", "answer_type", "program", "history", "meta")
+RECORD_FIELDS = tuple(Record.__annotations__)   # the shared schema (core.Record)
 
 def filter_rows(rows:list[dict], # distilled rows (`data/distilled.jsonl`)
                 mode:str="rules", # rules | openai | both
@@ -350,11 +350,9 @@ def run_stage(run_dir:str|Path, # the run directory (reads data/distilled.jsonl)
               cfg:dict,         # resolved profile
               progress:bool=True) -> dict:
     "The filter stage: data/distilled.jsonl → data/sft.jsonl + data/rl.jsonl + report and plot."
-    run_dir = Path(run_dir); data = run_dir/"data"; src = data/"distilled.jsonl"
-    if not src.exists(): raise FileNotFoundError(f"{src} is missing: run the distill stage first")
-    rows = read_jsonl(src)
+    run_dir = Path(run_dir); src = stage_input(run_dir, "data/distilled.jsonl", "distill"); data = src.parent
     with stage(run_dir, "filter", inputs=[src], cfg=cfg) as st:
-        judge = make_judge(cfg)
+        rows, judge = read_jsonl(src), make_judge(cfg)
         cache = ResultCache(data/"judge_cache.jsonl") if judge else None
         sft, rl, decisions = filter_rows(rows, cfg["judge"], judge, cache, progress, cfg["judge_unparsed"])
         report = filter_report(decisions, cfg["judge"])

@@ -9,7 +9,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from .core import (StageRecord, cfg_digest, cuda_available, cuda_vllm_available, extract_answer,
                         open_run, prompt_messages, read_json, read_jsonl, seed_everything, stage, write_json)
-from .sft import StepTimer, add_lora, is_main_process, save_models
+from .sft import StepTimer, add_lora, is_main_process, train_and_save
 from .llm import generate_text, load_model, pick_backend
 from .rewards import format_ok, reward_functions
 
@@ -126,14 +126,8 @@ def _train_grpo(run_dir:Path, cfg:dict, inputs:list[Path], st) -> dict:
     ckpts = run_dir/"models/grpo/checkpoints"
     resume = resume_checkpoint(ckpts, cfg, clear=is_main_process())
     trainer = grpo_trainer(add_lora(model, cfg, backend), tok, dataset, cfg, ckpts)
-    trainer.train(resume_from_checkpoint=resume)
-    log = dict(grpo_log(trainer), backend=backend, n_prompts=len(dataset), resumed_from=Path(resume).name if resume else None)
-    out = run_dir/"models/grpo"
-    paths = save_models(trainer, out, backend)
-    if not is_main_process(): return log
-    st.output(*paths)
-    st.output(write_json(out/"log.json", log), plot_rewards(log["steps"], run_dir/"plots/grpo_rewards.png"))
-    return log
+    return train_and_save(trainer, run_dir/"models/grpo", backend, st, grpo_log, plot_rewards, run_dir/"plots/grpo_rewards.png",
+                          resume=resume, n_prompts=len(dataset), resumed_from=Path(resume).name if resume else None)
 
 # %% ../nbs/05_grpo.ipynb #4aa3b8d7
 def run_stage(run_dir:str|Path, # the run directory
@@ -158,12 +152,7 @@ from fastcore.script import call_parse, Param
 @call_parse
 def main(run_dir:str=None,           # the run directory (required; holds models/sft/merged and data/*.jsonl)
          profile:str="tiny",        # smoke | tiny | paper
-         overrides:Param("profile overrides key=value", str, nargs="*")=None):
+         set:Param("profile overrides key=value (repeatable)", str, nargs="+", action="extend")=None):
     "Run the `grpo` stage from the command line (`python -m finr1.grpo`, or under `accelerate launch -m finr1.grpo`)."
-    from finr1.core import parse_sets
-    if not run_dir: raise SystemExit("--run_dir is required")
-    run_dir, cfg = open_run(run_dir, profile, parse_sets(overrides), "grpo")
-    from finr1.pipeline import ensure_upstream
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1: ensure_upstream(run_dir, "grpo", cfg)
-    counts = run_stage(run_dir, cfg)
-    if is_main_process(): print(json.dumps(counts))
+    from finr1.pipeline import stage_main
+    if rc := stage_main("grpo", run_dir, profile, set): raise SystemExit(rc)

@@ -428,10 +428,11 @@ class HFGenerator(Generator):
                  temperature:float=0.6, top_p:float=0.95, max_tokens:int=512, seed:int=0,
                  repetition_penalty:float=1.0,
                  batch_size:int=8,      # prompts per `generate` call (1 = one at a time)
-                 progress:bool=True):
+                 progress:bool=True,
+                 **generate_kw):        # more `model.generate` arguments, e.g. a `TextIteratorStreamer` (`finr1 ask`)
         if isinstance(model, tuple): (self._lm, self._tok), self.model = model, "in-memory"
         else: self._lm = self._tok = None; self.model = str(model)
-        self.batch_size, self.progress = max(1, int(batch_size)), progress
+        self.batch_size, self.progress, self.generate_kw = max(1, int(batch_size)), progress, generate_kw
         self.sampling = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
                              **({"repetition_penalty": repetition_penalty} if repetition_penalty != 1.0 else {}))
     @property
@@ -461,7 +462,7 @@ def _generate(self:HFGenerator, batch, records, done):
         for b in tqdm(range(0, len(order), self.batch_size), desc=f"generate {self.model}", disable=not self.progress):
             idx, t0 = order[b:b + self.batch_size], time.perf_counter()
             enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False).to(lm.device)
-            with torch.inference_mode(): out = lm.generate(**enc, **_gen_kwargs(s), pad_token_id=tok.pad_token_id)
+            with torch.inference_mode(): out = lm.generate(**enc, **_gen_kwargs(s), pad_token_id=tok.pad_token_id, **self.generate_kw)
             dt = time.perf_counter() - t0
             for i, row in zip(idx, out[:, enc["input_ids"].shape[1]:]):
                 n = _n_generated(row, eos)

@@ -12,9 +12,9 @@ from .core import (STAGES, ConfigError, Profile, load_profile, open_run, parse_s
 from .llm import embedded_model_dir
 
 # %% auto #0
-__all__ = ['COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_module', 'ensure_upstream', 'StageFailed', 'run_notebook',
-           'check_model', 'check_paths', 'run_pipeline', 'default_model', 'ask', 'env_executable', 'serve_command',
-           'finr1_run', 'finr1_ask', 'finr1_serve', 'finr1_eval', 'main']
+__all__ = ['COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_module', 'ensure_upstream', 'stage_main', 'StageFailed',
+           'run_notebook', 'check_model', 'check_paths', 'run_pipeline', 'default_model', 'ask', 'env_executable',
+           'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve', 'finr1_eval', 'main']
 
 # %% ../nbs/07_pipeline.ipynb #bf1edd3d
 def nbs_path(path:str|Path|None=None) -> Path:
@@ -44,6 +44,23 @@ def ensure_upstream(run_dir:str|Path, # the run directory
         if (why := stale_reason(run_dir, s, cfg)) is not None:
             log(f"[finr1] running upstream stage {s!r} into {run_dir} ({why})")
             stage_module(s).run_stage(run_dir, Profile(cfg))   # its own copy: its reads are its own
+
+# %% ../nbs/07_pipeline.ipynb #db1ce6e9
+def stage_main(name:str,             # the stage to run
+               run_dir:str|None,     # its run directory (required)
+               profile:str="tiny",   # smoke | tiny | paper
+               sets:list[str]|None=None, # `--set key=value` overrides
+              ) -> int:
+    "The command-line entry of a stage module (`python -m finr1.sft`, `accelerate launch -m finr1.grpo`)."
+    try:
+        if not run_dir: raise ConfigError("--run_dir is required")
+        run_dir, cfg = open_run(run_dir, profile, parse_sets(sets))
+        if int(os.environ.get("WORLD_SIZE", "1")) == 1: ensure_upstream(run_dir, name, cfg)
+        counts = stage_module(name).run_stage(run_dir, cfg)
+    except ConfigError as e:
+        print(f"finr1.{name}: error: {e}", file=sys.stderr); return 2
+    if int(os.environ.get("RANK", "0")) == 0: print(json.dumps(counts, default=str))
+    return 0
 
 # %% ../nbs/07_pipeline.ipynb #0b198209
 class StageFailed(RuntimeError):
@@ -136,13 +153,11 @@ def ask(question:str, # the user's question (context included)
         stream=sys.stdout) -> str:
     "Generate a Fin-R1-format answer to `question`, streaming it to `stream`; return the text."
     from transformers import TextIteratorStreamer
-    from finr1.llm import load_model
+    from finr1.llm import HFGenerator, load_model
     lm, tok = load_model(model or default_model(), "hf")
-    enc = tok.apply_chat_template(prompt_messages(question), add_generation_prompt=True, return_tensors="pt", return_dict=True).to(lm.device)
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
-    kw = dict(**enc, max_new_tokens=max_new_tokens, streamer=streamer, do_sample=temperature > 0,
-              pad_token_id=tok.pad_token_id, **(dict(temperature=temperature) if temperature > 0 else {}))
-    th = threading.Thread(target=lm.generate, kwargs=kw); th.start()
+    gen = HFGenerator((lm, tok), temperature=temperature, max_tokens=max_new_tokens, batch_size=1, progress=False, streamer=streamer)
+    th = threading.Thread(target=gen, args=([prompt_messages(question)],)); th.start()
     parts = []
     for piece in streamer:
         parts.append(piece)

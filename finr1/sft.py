@@ -9,14 +9,14 @@ _UNSLOTH_FIRST = cuda_available() and importable("unsloth")  # Unsloth patches t
 
 # %% auto #0
 __all__ = ['LLAMA_LINEAR', 'lora_targets', 'add_lora', 'sft_dataset', 'sft_config', 'StepTimer', 'sft_trainer', 'is_main_process',
-           'save_models', 'sft_log', 'plot_loss', 'run_stage', 'main']
+           'save_models', 'sft_log', 'plot_loss', 'train_and_save', 'run_stage', 'main']
 
 # %% ../nbs/04_sft.ipynb #55c97e0f
 import json, math, os, time
 from contextlib import nullcontext
 from pathlib import Path
 from .core import (StageRecord, extract_answer, open_run, parse_sets,
-                        prompt_messages, read_jsonl, seed_everything, sft_sample, stage, write_json)
+                        prompt_messages, read_jsonl, seed_everything, sft_sample, stage, stage_input, write_json)
 from .llm import generate_text, load_model, merge_adapter, pick_backend
 
 # %% ../nbs/04_sft.ipynb #f67a1800
@@ -138,29 +138,38 @@ def plot_loss(steps:list[dict], # `sft_log(...)["steps"]`
     return Path(path)
 
 # %% ../nbs/04_sft.ipynb #73975c98
+def train_and_save(trainer,          # a TRL trainer over a LoRA model (SFT or GRPO)
+                   out_dir:Path,     # e.g. run_dir/"models/sft"
+                   backend:str,      # the training backend
+                   st,               # the stage's record (outputs)
+                   log_fn,           # trainer -> log dict (`sft_log`, `grpo_log`)
+                   plot_fn,          # (steps, path) -> PNG path (`plot_loss`, `plot_rewards`)
+                   plot_path:Path,   # where the plot goes
+                   resume:str|None=None, # a checkpoint to resume from
+                   **extra) -> dict:  # more fields for the log
+    "Train, save the adapter and the merged model, write `log.json` and the plot; the main process records them."
+    trainer.train(resume_from_checkpoint=resume)
+    log = dict(log_fn(trainer), backend=backend, **extra)
+    paths = save_models(trainer, out_dir, backend)
+    if is_main_process():
+        st.output(*paths); st.output(write_json(Path(out_dir)/"log.json", log), plot_fn(log["steps"], plot_path))
+    return log
+
 def _train_sft(run_dir:Path, cfg:dict, src:Path, st) -> dict:
     seed_everything(cfg["seed"])
     dataset = sft_dataset(read_jsonl(src), str(src))
     backend = pick_backend(cfg["backend"])
     model, tok = load_model(cfg["model"], backend, cfg["max_seq_length"], cfg["load_in_4bit"])
     trainer = sft_trainer(add_lora(model, cfg, backend), tok, dataset, cfg, run_dir/"models/sft/checkpoints")
-    trainer.train()
-    log = dict(sft_log(trainer), backend=backend, n_train=len(dataset),
-               world_size=trainer.args.world_size)
-    out = run_dir/"models/sft"
-    paths = save_models(trainer, out, backend)
-    if not is_main_process(): return log
-    st.output(*paths)
-    st.output(write_json(out/"log.json", log), plot_loss(log["steps"], run_dir/"plots/sft_loss.png"))
-    return log
+    return train_and_save(trainer, run_dir/"models/sft", backend, st, sft_log, plot_loss, run_dir/"plots/sft_loss.png",
+                          n_train=len(dataset), world_size=trainer.args.world_size)
 
 # %% ../nbs/04_sft.ipynb #7b33a1aa
 def run_stage(run_dir:str|Path, # the run directory
               cfg:dict,          # resolved profile
              ) -> dict:
     "The `sft` stage: LoRA SFT on `data/sft.jsonl` → `models/sft/{adapter,merged}`, log and loss plot."
-    run_dir = Path(run_dir); src = run_dir/"data/sft.jsonl"
-    if not src.exists(): raise FileNotFoundError(f"{src} missing: run the filter stage first")
+    run_dir = Path(run_dir); src = stage_input(run_dir, "data/sft.jsonl", "filter")
     ctx = stage(run_dir, "sft", inputs=[src], cfg=cfg) if is_main_process() else nullcontext(StageRecord())
     with ctx as st:
         log = _train_sft(run_dir, cfg, src, st)
@@ -174,11 +183,7 @@ from fastcore.script import call_parse, Param
 @call_parse
 def main(run_dir:str=None,           # the run directory (required; holds data/sft.jsonl)
          profile:str="tiny",        # smoke | tiny | paper
-         overrides:Param("profile overrides key=value", str, nargs="*")=None):
+         set:Param("profile overrides key=value (repeatable)", str, nargs="+", action="extend")=None):
     "Run the `sft` stage from the command line (`python -m finr1.sft`, or under `accelerate launch -m finr1.sft`)."
-    if not run_dir: raise SystemExit("--run_dir is required")
-    run_dir, cfg = open_run(run_dir, profile, parse_sets(overrides), "sft")
-    from finr1.pipeline import ensure_upstream
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1: ensure_upstream(run_dir, "sft", cfg)
-    counts = run_stage(run_dir, cfg)
-    if is_main_process(): print(json.dumps(counts))
+    from finr1.pipeline import stage_main
+    if rc := stage_main("sft", run_dir, profile, set): raise SystemExit(rc)

@@ -8,7 +8,7 @@ import argparse, json, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub_server import StubOpenAI
-from finr1.data import synthetic_records
+from finr1.synthetic import synthetic_records
 from finr1.distill import distill_records
 from finr1.llm import OpenAIGenerator, ResultCache
 

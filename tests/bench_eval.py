@@ -11,7 +11,8 @@ The greedy completions of the batched runs are compared with the one-at-a-time o
 import argparse, json, os, time
 from finr1.core import find_data_dir, load_profile
 from finr1.llm import embedded_model_dir
-from finr1.data import load_finqa, sample_records, synthetic_records
+from finr1.data import load_finqa, sample_records
+from finr1.synthetic import synthetic_records
 from finr1.eval import decoding_settings, eval_prompt
 from finr1.llm import HFGenerator
 

@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 from finr1.core import answers_match, execute_program, load_profile, read_json, read_jsonl
-from finr1.data import (CONVFINQA_FILES, FINCUGE_TASKS, TEMPLATES, DataError, decontaminate, finqa_page, load_all,
-                        load_convfinqa, load_fin_eva, load_finance_instruct, load_financeiq, load_fincuge, load_finqa,
-                        load_tfns, make_record, page_key, prompt_tokens, load_tokenizer, run_stage, synthetic_records,
+from finr1.data import (CONVFINQA_FILES, FINCUGE_TASKS, DataError, decontaminate, finqa_page, load_all,
+                        load_convfinqa, load_fin_eva, load_finance_instruct, load_financeiq, load_fincuge,
+                        load_finqa, load_tfns, make_record, page_key, prompt_tokens, load_tokenizer, run_stage,
                         to_dataset, TRAIN_LOADERS, EVAL_LOADERS)
+from finr1.synthetic import TEMPLATES, synthetic_records
 
 
 def _executes_to_answer(r) -> bool:

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub_server import StubOpenAI, last_user
 from finr1.core import init_run, load_profile, read_jsonl, write_jsonl, read_manifest, read_json
 from finr1.llm import embedded_model_dir
-from finr1.data import synthetic_records
+from finr1.synthetic import synthetic_records
 from finr1.distill import distill_records, teacher_messages, run_stage, make_teacher
 from finr1.llm import OpenAIGenerator, ResultCache
 from finr1.pipeline import serve_command

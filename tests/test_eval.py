@@ -4,7 +4,7 @@ import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
 from finr1.core import init_run, load_profile, read_json, read_jsonl, read_manifest, write_json, write_jsonl
-from finr1.data import synthetic_records
+from finr1.synthetic import synthetic_records
 from finr1.llm import ResultCache
 from finr1.eval import (evaluate_all, format_compliant, load_eval_sets, run_stage, stage_models)
 
@@ -34,7 +34,7 @@ def test_run_stage_base_model_then_cached(tmp_path):
     file_ids = [r["id"] for r in read_jsonl(run/"data"/"eval"/"synthetic.jsonl")]
     assert len(samples) == 3 and [i for i in file_ids if i in {s["id"] for s in samples}] == [s["id"] for s in samples]  # seeded subset, in order
     for s in samples:
-        assert {"id", "prompt", "completion", "answer", "gold", "rule", "judge", "format_ok", "tokens", "latency"} <= set(s)
+        assert {"id", "prompt", "completion", "pred", "gold", "rule", "judge", "format_ok", "tokens", "latency"} <= set(s)
         assert 0 < s["tokens"] <= 8 and s["judge"] is None and s["prompt"][0]["role"] == "system"
     md = (run/"eval"/"results.md").read_text()
     assert "| Base |" in md and "Synthetic" in md and "Fin-R1-SFT" in md and "finqa" in md

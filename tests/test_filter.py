@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub_server import StubOpenAI
 from finr1.core import init_run, load_profile, read_jsonl, write_jsonl, read_json, context_table
-from finr1.data import synthetic_records
+from finr1.synthetic import synthetic_records
 from finr1.distill import ProgramTeacher, teacher_messages, distilled_row, run_stage as distill_stage
 from finr1.filter import CRITERIA, rules_rubric, round1_rules, run_stage
 

@@ -21,7 +21,8 @@ class Judge(BaseHTTPRequestHandler):
         p = body["messages"][-1]["content"]
         gold = p.split("Reference answer: ")[1].split("\n")[0]; pred = p.split("Candidate answer: ")[1].split("\n")[0]
         Judge.seen.append((pred, gold))
-        text = f"<think>Is {pred} the same as {gold}? 0 or 1...</think>\n{1 if (pred.rstrip(" 0123456789"), gold) in Judge.known or Judge.yes_man else 0}"
+        verdict = 1 if (pred.rstrip(" 0123456789"), gold) in Judge.known or Judge.yes_man else 0
+        text = f"<think>Is {pred} the same as {gold}? 0 or 1...</think>\n{verdict}"
         out = json.dumps(dict(id="j", object="chat.completion", created=0, model=body["model"], choices=[dict(
             index=0, finish_reason="stop", message=dict(role="assistant", content=text))],
             usage=dict(prompt_tokens=1, completion_tokens=1, total_tokens=2))).encode()

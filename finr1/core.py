@@ -18,7 +18,7 @@ __all__ = ['PROFILE_DOCS', 'PROFILES', 'PAPER_ASSUMPTIONS', 'STAGE_FIELDS', 'STA
            'stage_settings', 'cfg_digest', 'stage', 'stage_input', 'stale_reason', 'stage_is_fresh', 'open_run',
            'format_completion', 'prompt_messages', 'sft_sample', 'unbox', 'extract_answer', 'Num', 'parse_numbers',
            'answer_type', 'Record', 'answers_match', 'parse_program', 'program_trace', 'execute_program',
-           'context_table', 'find_data_dir', 'check_executor']
+           'context_table', 'find_data_dir', 'find_data_file', 'check_executor']
 
 # %% ../nbs/00_core.ipynb #edceb83d
 PROFILE_DOCS = dict(
@@ -697,6 +697,12 @@ def find_data_dir(path:str|Path|None=None) -> Path|None:
     for c in cands:
         if c and (Path(c)/"finqa").is_dir(): return Path(c)
     return None
+
+def find_data_file(rel:str, # a file in the shared/data layout, e.g. "finqa/finqa_test_assembled.jsonl"
+                  ) -> Path|None:
+    "That file under `find_data_dir()` when it exists, else None: lessons check the file they read, not just the folder."
+    d = find_data_dir()
+    return d/rel if d is not None and (d/rel).is_file() else None
 
 # %% ../nbs/00_core.ipynb #7c111844
 def check_executor(path:str|Path, # a FinQA jsonl with `program`, `exe_ans` and `context`

@@ -250,13 +250,13 @@ def evaluate_benchmark(gen:Generator,        # the model, from `make_generator`
     prompts = [eval_prompt(r) for r in records]
     entries, new = cached_generate(gen, cache, prompts, records, desc=f"{Path(str(gen.model)).name}/{benchmark}", progress=progress)
     completions = [entry_completion(e) for e in entries]
-    verdicts, samples = _judge_open(records, completions, benchmark, judge), []
+    verdicts, samples, fresh = _judge_open(records, completions, benchmark, judge), [], set(new)
     for i, (r, p, e, c) in enumerate(zip(records, prompts, entries, completions)):
         v, u, err = verdicts.get(i) or {}, e.get("usage") or {}, e.get("error")
         samples.append(dict(id=r["id"], prompt=p, completion=c, **score_sample(r, c, benchmark, v.get("value")),
                             judge_status=v.get("status"), tokens=u.get("completion_tokens"), prompt_tokens=u.get("prompt_tokens"),
                             latency=e.get("latency"), error=f"{err['kind']}: {err.get('message', '')}" if err else None,
-                            cached=i not in set(new)))
+                            cached=i not in fresh))
     failed = sum(bool(s["error"]) for s in samples)
     return samples, dict(generated=sum(not entries[i].get("error") for i in new), failed=failed,
                          cached=len(records) - len(new), seconds=round(time.time() - t0, 2), backend=gen.kind)

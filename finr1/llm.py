@@ -13,7 +13,7 @@ from typing import Callable
 from urllib.parse import urlparse
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .core import (answer_type, answers_match, cuda_available, cuda_vllm_available,
+from .core import (ConfigError, answer_type, answers_match, cuda_available, cuda_vllm_available,
                         extract_answer, file_digest, importable, parse_numbers, prompt_messages, unbox, write_jsonl)
 
 # %% auto #0
@@ -330,15 +330,19 @@ def embedded_model_dir(cache:str|Path|None=None, # where to keep the checkpoint;
     return out
 
 # %% ../nbs/02a_llm.ipynb #1514e432
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
 def resolve_model(name_or_path:str|Path, # "embedded", a local checkpoint directory, or a hub id
                  ) -> str:
-    "The path or hub id that `from_pretrained` should load for a profile's `model`."
-    if str(name_or_path) == "embedded": return str(embedded_model_dir())
-    p = Path(name_or_path).expanduser()
+    "What `from_pretrained` should load for a profile's `model`; a missing or non-model directory is a `ConfigError`."
+    m = str(name_or_path)
+    if m == "embedded": return str(embedded_model_dir())
+    p = Path(m).expanduser()
     if p.exists():
-        if not (p/"config.json").exists(): raise FileNotFoundError(f"{p} has no config.json: not a model checkpoint")
+        if not (p/"config.json").exists(): raise ConfigError(f"{m} is not a model directory (no config.json in it)")
         return str(p)
-    return str(name_or_path)  # a hub id: offline profiles fail loudly here rather than download
+    if _HUB_ID.fullmatch(m) and not Path(p.parts[0]).exists(): return m   # owner/name: a hub id (offline runs fail loudly)
+    raise ConfigError(f"no such model directory: {m} (give a trained model's folder, e.g. runs/tiny/models/sft/merged, or a hub id)")
 
 # %% ../nbs/02a_llm.ipynb #234a21fd
 BACKENDS = ("auto", "unsloth", "hf")

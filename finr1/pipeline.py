@@ -9,7 +9,7 @@ from pathlib import Path
 from fastcore.script import anno_parser, Param
 from .core import (STAGES, ConfigError, Profile, load_profile, open_run, parse_sets, read_json, read_manifest,
                         stale_reason, write_json, prompt_messages)
-from .llm import embedded_model_dir
+from .llm import embedded_model_dir, resolve_model
 
 # %% auto #0
 __all__ = ['COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_module', 'ensure_upstream', 'stage_main', 'StageFailed',
@@ -87,19 +87,11 @@ def run_notebook(stage:str, nb:Path, run_dir:Path, profile:str, overrides:dict, 
     return time.time() - t0
 
 # %% ../nbs/07_pipeline.ipynb #cbbed7f8
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-
 def check_model(model:str|Path, # 'embedded', a model directory, or a hub id (owner/name)
-                what:str="model") -> str|Path:
-    "`model` when it can be loaded as given; a `ConfigError` naming the path for a missing or non-model directory."
-    m = str(model)
-    if m == "embedded": return model
-    path = Path(m).expanduser()
-    if path.exists():
-        if not (path/"config.json").exists(): raise ConfigError(f"{what} {m} is not a model directory (no config.json in it)")
-        return model
-    if _HUB_ID.fullmatch(m) and not Path(path.parts[0]).exists(): return model   # owner/name: a hub id
-    raise ConfigError(f"no such {what} directory: {m} (give a trained model's folder, e.g. runs/tiny/models/sft/merged, or a hub id)")
+               ) -> str|Path:
+    "`model` when it can be loaded as given (`llm.resolve_model` decides); else its `ConfigError`."
+    if str(model) != "embedded": resolve_model(model)   # "embedded" is always there: no need to convert it here
+    return model
 
 def check_paths(cfg:dict) -> dict:
     "`cfg` when the paths it names exist; else a `ConfigError` naming the field and the fix."

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any, Iterable, TypedDict
 
 # %% auto #0
-__all__ = ['PROFILE_DOCS', 'PROFILES', 'PAPER_ASSUMPTIONS', 'STAGE_FIELDS', 'STAGES', 'SYSTEM_PROMPT', 'YES', 'NO', 'LABELS',
-           'ANSWER_TYPES', 'ConfigError', 'Profile', 'load_profile', 'parse_sets', 'seed_everything', 'cuda_available',
-           'importable', 'cuda_vllm_available', 'package_versions', 'git_commit', 'init_run', 'load_config',
-           'write_json', 'read_json', 'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord',
-           'stage_settings', 'cfg_digest', 'stage', 'stage_input', 'stale_reason', 'stage_is_fresh', 'open_run',
-           'format_completion', 'prompt_messages', 'sft_sample', 'unbox', 'extract_answer', 'Num', 'parse_numbers',
-           'answer_type', 'Record', 'answers_match', 'parse_program', 'program_trace', 'execute_program',
-           'context_table', 'find_data_dir', 'find_data_file', 'check_executor']
+__all__ = ['PROFILE_DOCS', 'PROFILES', 'PAPER_ASSUMPTIONS', 'STAGE_FIELDS', 'REPORTING_FIELDS', 'STAGES', 'SYSTEM_PROMPT', 'YES',
+           'NO', 'LABELS', 'ANSWER_TYPES', 'ConfigError', 'Profile', 'load_profile', 'parse_sets', 'seed_everything',
+           'cuda_available', 'importable', 'cuda_vllm_available', 'package_versions', 'git_commit', 'init_run',
+           'load_config', 'write_json', 'read_json', 'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest',
+           'StageRecord', 'stage_settings', 'cfg_digest', 'stage', 'stage_input', 'stale_reason', 'stage_is_fresh',
+           'open_run', 'format_completion', 'prompt_messages', 'sft_sample', 'unbox', 'extract_answer', 'Num',
+           'parse_numbers', 'answer_type', 'Record', 'answers_match', 'parse_program', 'program_trace',
+           'execute_program', 'context_table', 'find_data_dir', 'find_data_file', 'check_executor']
 
 # %% ../nbs/00_core.ipynb #edceb83d
 PROFILE_DOCS = dict(
@@ -29,6 +29,7 @@ PROFILE_DOCS = dict(
     train_sources="sources distilled into training data (synthetic, finqa, convfinqa, tfns, fin_eva, financeiq, fincuge, finance_instruct)",
     synthetic_train_n="number of synthetic FinQA-style training problems",
     synthetic_test_n="size of the fixed held-out synthetic test split",
+    synthetic_rl_n="further synthetic training problems reserved for GRPO (prompts and gold answers only; 0 = none)",
     synthetic_difficulty="synthetic generator curriculum: standard (FinQA-like amounts) | easy (round 2–3 digit values, exact short answers: learnable by a 135M model on CPU)",
     max_per_source="cap on records taken from each real training source (None = all)",
     # teacher
@@ -71,6 +72,7 @@ PROFILE_DOCS = dict(
     grpo_temperature="GRPO rollout sampling temperature",
     grpo_use_vllm="GRPO rollouts through vLLM — GPU only",
     grpo_vllm_mode="vLLM mode for GRPO rollouts: colocate (in the training process) | server (TRL's `trl vllm-serve` on other GPUs)",
+    grpo_pass_rate_k="samples per candidate prompt from the SFT model; keep prompts with 0 < pass rate < 1 (0 = keep all)",
     grpo_include_sft_prompts="also train GRPO on the SFT set's prompts (with their gold answers)",
     grpo_rewards="comma-separated reward functions: format, accuracy, verifier (accuracy with an LLM judge where rules cannot decide), tags",
     # eval
@@ -81,13 +83,14 @@ PROFILE_DOCS = dict(
     eval_top_p="evaluation nucleus sampling", eval_repetition_penalty="evaluation repetition penalty",
     eval_batch_size="evaluation generation batch size",
     eval_per_benchmark="per-benchmark overrides of eval_n / eval_max_new_tokens, e.g. {'finqa': {'eval_n': 8}}",
+    report_to="experiment trackers for SFT and GRPO, passed to TRL: none | tensorboard | trackio | wandb (comma-separated); files under run_dir/tracking/",
     eval_api_models="API models also evaluated through the teacher's OpenAI-compatible endpoint, e.g. ['deepseek-reasoner']",
 )
 
 # %% ../nbs/00_core.ipynb #39b19381
 _BASE = dict(
     profile="smoke", seed=42,
-    data_dir=None, train_sources=["synthetic"], synthetic_train_n=16, synthetic_test_n=8,
+    data_dir=None, train_sources=["synthetic"], synthetic_train_n=16, synthetic_test_n=8, synthetic_rl_n=0,
     synthetic_difficulty="easy", max_per_source=8,
     teacher="program", teacher_model="deepseek-reasoner", teacher_base_url="https://api.deepseek.com",
     teacher_api_key_env="DEEPSEEK_API_KEY", teacher_temperature=0.6, teacher_top_p=0.95,
@@ -99,9 +102,9 @@ _BASE = dict(
     sft_lr=5e-4, sft_epochs=1, sft_batch_size=4, sft_grad_accum=1, sft_max_length=512, sft_max_steps=2,
     grpo_num_generations=4, grpo_max_completion_length=48, grpo_beta=0.0, grpo_loss_type="grpo",
     grpo_lr=5e-5, grpo_max_steps=1, grpo_batch_size=4, grpo_grad_accum=1, grpo_temperature=1.0,
-    grpo_use_vllm=False, grpo_vllm_mode="colocate", grpo_include_sft_prompts=True, grpo_rewards="format,accuracy",
+    grpo_use_vllm=False, grpo_vllm_mode="colocate", grpo_pass_rate_k=0, grpo_include_sft_prompts=True, grpo_rewards="format,accuracy",
     eval_benchmarks=["synthetic"], eval_n=4, eval_max_new_tokens=64, eval_temperature=0.0,
-    eval_top_p=1.0, eval_repetition_penalty=1.0, eval_batch_size=8, eval_per_benchmark={}, eval_api_models=[],
+    eval_top_p=1.0, eval_repetition_penalty=1.0, eval_batch_size=8, eval_per_benchmark={}, eval_api_models=[], report_to="none",
 )
 assert set(_BASE) == set(PROFILE_DOCS), set(_BASE) ^ set(PROFILE_DOCS)
 
@@ -159,7 +162,7 @@ _JUDGE = ["judge", "judge_model", "judge_base_url", "judge_api_key_env", "judge_
 _CLIENT = ["teacher_concurrency", "teacher_timeout", "teacher_max_retries"]   # the OpenAI client settings judges share
 
 STAGE_FIELDS = dict(
-    data=["profile", "seed", "data_dir", "train_sources", "synthetic_train_n", "synthetic_test_n", "synthetic_difficulty",
+    data=["profile", "seed", "data_dir", "train_sources", "synthetic_train_n", "synthetic_test_n", "synthetic_rl_n", "synthetic_difficulty",
           "max_per_source", "eval_benchmarks"],
     distill=["seed", *_FIELDS("teacher")],
     filter=[*_JUDGE, *_CLIENT],
@@ -168,6 +171,7 @@ STAGE_FIELDS = dict(
           "sft_lora_r", "sft_lora_alpha", "sft_lora_dropout", "sft_target_modules"],   # GRPO's LoRA has SFT's shape
     eval=["profile", "seed", "model", "backend", *_FIELDS("eval_"), *_JUDGE, *_CLIENT, "teacher_base_url", "teacher_api_key_env"],
 )
+REPORTING_FIELDS = ("report_to",)   # read by SFT and GRPO, but change only what is logged: never a reason to retrain
 
 # %% ../nbs/00_core.ipynb #494a8d7a
 class ConfigError(ValueError):
@@ -385,7 +389,7 @@ def stage(run_dir:str|Path, # run directory
                outputs={_rel(run_dir, p): file_digest(p) for p in rec.outputs},
                settings=stage_settings(cfg, name) if cfg is not None else None, counts=rec.counts,
                seconds=round(time.time() - t0, 2), finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    undeclared = sorted(getattr(cfg, "read", set()) - set(STAGE_FIELDS[name])) if name in STAGE_FIELDS else []
+    undeclared = sorted(getattr(cfg, "read", set()) - set(STAGE_FIELDS[name]) - set(REPORTING_FIELDS)) if name in STAGE_FIELDS else []
     if undeclared:   # the stage read a field its declaration lacks: --resume could skip it after that field changed
         ent["undeclared_fields"] = undeclared
         warnings.warn(f"stage {name!r} read profile fields missing from STAGE_FIELDS[{name!r}]: {undeclared}")

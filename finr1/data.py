@@ -23,7 +23,8 @@ __all__ = ['log', 'FINQA_FILES', 'CONVFINQA_FILES', 'TFNS_LABELS', 'TFNS_QUESTIO
            'render_history', 'convfinqa_format', 'load_convfinqa', 'load_tfns', 'load_fin_eva', 'load_financeiq',
            'load_fincuge', 'load_finance_instruct', 'load_all', 'page_key', 'decontaminate', 'load_tokenizer',
            'prompt_tokens', 'sample_records', 'summarize', 'markdown_table', 'to_dataset', 'resolve_data_dir',
-           'finance_instruct_records', 'eval_records', 'training_records', 'report_markdown', 'run_stage']
+           'finance_instruct_records', 'eval_records', 'training_records', 'rl_prompt_records', 'report_markdown',
+           'run_stage']
 
 # %% ../nbs/01_data.ipynb #81532744
 def make_record(id:str,          # stable, source-prefixed id
@@ -722,6 +723,17 @@ def training_records(cfg:dict, data_dir:Path|None,
         train[name] = kept if name == "synthetic" else sample_records(kept, cap, cfg["seed"], "train/" + name)
     return train, skipped, decon
 
+# %% ../nbs/01_data.ipynb #c3b76b72
+def rl_prompt_records(cfg:dict,     # resolved profile (`synthetic_rl_n`, `synthetic_train_n`, seed, difficulty)
+                      evals:dict,   # benchmark → evaluation records (decontaminate against these)
+                     ) -> list[dict]:
+    "Synthetic train-split problems after the first `synthetic_train_n`: prompts reserved for GRPO (empty when `synthetic_rl_n` is 0)."
+    from finr1.synthetic import synthetic_records
+    n_sft, n_rl = cfg["synthetic_train_n"] if "synthetic" in cfg["train_sources"] else 0, cfg.get("synthetic_rl_n") or 0
+    if not n_rl: return []
+    kept, _ = decontaminate(synthetic_records(n_sft + n_rl, cfg["seed"], "train", _difficulty(cfg))[n_sft:], evals)
+    return [dict(r, meta={**r["meta"], "reserved_for": "rl"}) for r in kept]
+
 # %% ../nbs/01_data.ipynb #de0def75
 def report_markdown(report:dict) -> str:
     "The data report as markdown: summary table, skipped sources, decontamination."
@@ -743,17 +755,19 @@ def run_stage(run_dir:str|Path, # the run directory
         train, train_skipped, decon = training_records(cfg, data_dir, evals, pools)
         train_all = [r for recs in train.values() for r in recs]
         st.output(run_dir/"data"/"train.jsonl"); write_jsonl(run_dir/"data"/"train.jsonl", train_all)
+        rl_prompts = rl_prompt_records(cfg, evals)
+        st.output(run_dir/"data"/"rl_prompts.jsonl"); write_jsonl(run_dir/"data"/"rl_prompts.jsonl", rl_prompts)
         for name, recs in evals.items(): st.output(run_dir/"data"/"eval"/f"{name}.jsonl"); write_jsonl(run_dir/"data"/"eval"/f"{name}.jsonl", recs)
         tok = load_tokenizer()
         sets = {f"train/{k}": v for k, v in train.items()} | {f"eval/{k}": v for k, v in evals.items()}
         report = dict(data_dir=str(data_dir) if data_dir else None, train={k: len(v) for k, v in train.items()},
-                      eval={k: len(v) for k, v in evals.items()}, train_total=len(train_all),
+                      eval={k: len(v) for k, v in evals.items()}, train_total=len(train_all), rl_prompts=len(rl_prompts),
                       skipped={**{f"train/{k}": v for k, v in train_skipped.items()}, **{f"eval/{k}": v for k, v in eval_skipped.items()}},
                       decontamination=decon, decontamination_dropped=sum(d["dropped"] for d in decon.values()),
                       summary=summarize(sets, tok))
         st.output(write_json(run_dir/"data"/"data_report.json", report))
         md = run_dir/"data"/"data_summary.md"; md.write_text(report_markdown(report), encoding="utf-8"); st.output(md)
-        st.count(train=len(train_all), **{f"eval_{k}": len(v) for k, v in evals.items()},
+        st.count(train=len(train_all), rl_prompts=len(rl_prompts), **{f"eval_{k}": len(v) for k, v in evals.items()},
                  decontamination_dropped=report["decontamination_dropped"], skipped=len(report["skipped"]))
-    return dict(train=len(train_all), **{f"eval_{k}": len(v) for k, v in evals.items()},
+    return dict(train=len(train_all), rl_prompts=len(rl_prompts), **{f"eval_{k}": len(v) for k, v in evals.items()},
                 decontamination_dropped=report["decontamination_dropped"], skipped=len(report["skipped"]))

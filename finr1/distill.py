@@ -99,25 +99,38 @@ def step_line(step:dict, table=None) -> str:
 # %% ../nbs/02_distill.ipynb #7ee62bc1
 def _and(xs:list[str]) -> str: return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
 
+def _cell_text(cell:str) -> str|None:
+    "A cell as a trace copies it: its one number ('400', '12.5%'), or None."
+    nums = parse_numbers(cell)
+    return fmt_num(float(nums[0])) + ("%" if nums[0].pct else "") if len(nums) == 1 else None
+
+def _row_reading(table, name:str, value:float|None=None) -> str|None:
+    "The table row `name` read left to right with its column headers: 'cost of sales: 2014 = 400, 2015 = 100'."
+    for row in (table or [])[1:]:
+        if row[0].strip() != name or (value is not None and not any(_close(v, value) for c in row[1:] for v in _cell_value(c))): continue
+        cells = [(table[0][j].strip() if j < len(table[0]) else "", _cell_text(c)) for j, c in enumerate(row[1:], 1)]
+        cells = [f"{h} = {t}" if h else t for h, t in cells if t is not None]
+        return f"{name}: {', '.join(cells)}" if cells else None
+    return None
+
 def _inputs_line(steps:list[dict], table, text:str) -> str:
-    "The first step: each input number and where it comes from, grouped by table row."
+    "The first step: every table row the program reads, copied with its column headers; then numbers from the text."
     rows, texts, given, seen = {}, [], [], set()
-    cell = lambda v, col: f"{fmt_num(v)} ({col})" if col else fmt_num(v)
     for s in steps:
         if s["op"] in _TABLE_OPS:
-            cols = s.get("columns") or [""] * len(s["values"])
-            rows.setdefault(s["args"][0].strip(), []).extend(cell(v, h) for h, v in zip(cols, s["values"]))
+            name = s["args"][0].strip(); rows.setdefault(name, _row_reading(table, name) or f"{name}: {', '.join(map(fmt_num, s['values']))}")
             continue
         for a, v in zip(s["args"], s["values"]):
             if a.startswith(("#", "const_")) or fmt_num(v) in seen: continue
             seen.add(fmt_num(v)); loc = locate_number(v, table, text)
             if loc is None: given.append(fmt_num(v))
             elif "text" in loc: texts.append(f'{fmt_num(v)} ("{loc["text"]}")')
-            else: rows.setdefault(loc["row"], []).append(cell(v, loc["col"]))
-    parts = ([f"from the table, " + "; ".join(f"{r} is {_and(vs)}" for r, vs in rows.items())] if rows else []) + \
+            elif loc["row"] not in rows: rows[loc["row"]] = _row_reading(table, loc["row"], v) or f"{loc['row']} is {fmt_num(v)} ({loc['col']})"
+    parts = ([f"from the table, " + "; ".join(rows.values())] if rows else []) + \
             ([f"from the text, {_and(texts)}"] if texts else []) + ([f"given, {_and(given)}"] if given else [])
     line = "; ".join(parts)
     return line[:1].upper() + line[1:] + "." if line else ""
+
 
 # %% ../nbs/02_distill.ipynb #12787ca6
 def asked_question(record:dict) -> str:
@@ -141,7 +154,7 @@ def render_trace(record:dict) -> tuple[str, str]:
     return "\n".join(lines), answer
 
 # %% ../nbs/02_distill.ipynb #da84f10b
-PROGRAM_TEACHER_VERSION = "v1"
+PROGRAM_TEACHER_VERSION = "v2"   # v2: traces copy each table row they read
 
 class ProgramTeacher(Generator):
     "The offline teacher: renders each record's gold program into a `<think>` trace ending in the executed answer."

@@ -18,12 +18,12 @@ from .llm import (AnswerJudge, Generator, HFGenerator, OpenAIGenerator, ResultCa
 from .rewards import format_ok as _layout_ok
 
 # %% auto #0
-__all__ = ['BENCHMARKS', 'PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'MODEL_TITLES', 'eval_prompt', 'record_kind',
-           'paper_table', 'check_eval_records', 'per_benchmark', 'benchmark_n', 'load_eval_sets', 'decoding_settings',
-           'format_compliant', 'lenient_answer', 'score_sample', 'bootstrap_ci', 'summarize', 'make_generator',
-           'eval_sampling', 'entry_completion', 'make_answer_judge', 'evaluate_benchmark', 'stage_models',
-           'evaluate_all', 'results_table', 'detail_table', 'results_markdown', 'plot_accuracy', 'write_reports',
-           'run_stage', 'evaluate_models']
+__all__ = ['BENCHMARKS', 'PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'MODEL_TITLES', 'PAIRS', 'eval_prompt',
+           'record_kind', 'paper_table', 'check_eval_records', 'per_benchmark', 'benchmark_n', 'load_eval_sets',
+           'decoding_settings', 'format_compliant', 'lenient_answer', 'score_sample', 'bootstrap_ci',
+           'paired_bootstrap', 'summarize', 'make_generator', 'eval_sampling', 'entry_completion', 'make_answer_judge',
+           'evaluate_benchmark', 'stage_models', 'evaluate_all', 'results_table', 'detail_table', 'results_markdown',
+           'plot_accuracy', 'paired_comparisons', 'paired_table', 'write_reports', 'run_stage', 'evaluate_models']
 
 # %% ../nbs/06_eval.ipynb #1c28d4c2
 BENCHMARKS = dict(
@@ -181,6 +181,21 @@ def bootstrap_ci(scores:list,       # per-item 0/1 scores
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
+# %% ../nbs/06_eval.ipynb #e85d8373
+def paired_bootstrap(a:list, b:list,   # per-item 0/1 scores of two models, in the same item order
+                     n_boot:int=2000,   # bootstrap resamples
+                     level:float=0.95,  # confidence level
+                     seed:int=0,
+                    ) -> dict:
+    "Mean of b − a over paired items, its percentile bootstrap CI, n, and the items only b (wins) or only a (losses) got right."
+    import numpy as np
+    if len(a) != len(b): raise ValueError(f"paired scores need the same items: {len(a)} vs {len(b)}")
+    x = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    if x.size == 0: return dict(diff=None, ci_low=None, ci_high=None, n=0, wins=0, losses=0)
+    means = x[np.random.default_rng(seed).integers(0, x.size, (n_boot, x.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return dict(diff=float(x.mean()), ci_low=float(lo), ci_high=float(hi), n=int(x.size), wins=int((x > 0).sum()), losses=int((x < 0).sum()))
+
 # %% ../nbs/06_eval.ipynb #0bc9564e
 def summarize(samples:list[dict], # scored samples of one model on one benchmark
               seed:int=0) -> dict:
@@ -332,7 +347,7 @@ def detail_table(rows:list[dict]) -> str:
     return "\n".join(lines)
 
 # %% ../nbs/06_eval.ipynb #14621d28
-def results_markdown(rows:list[dict], benchmarks:list[str], cfg:dict, skipped:dict) -> str:
+def results_markdown(rows:list[dict], benchmarks:list[str], cfg:dict, skipped:dict, paired:list|None=None) -> str:
     "The full `eval/results.md`: the table, the details, the skips, the decoding settings and the paper's target."
     settings = {b: decoding_settings(cfg, b) for b in benchmarks}
     out = [f"# Evaluation — profile `{cfg['profile']}`", "", "Accuracy (%) per benchmark; average over the benchmarks shown.", "",
@@ -340,6 +355,9 @@ def results_markdown(rows:list[dict], benchmarks:list[str], cfg:dict, skipped:di
            "Accuracy is the Fin-R1-format score (answer in `<answer>`, matched by rules, or by the LLM judge for open answers). "
            "*Lenient* takes the last number / label in the completion, format ignored — a diagnostic, not the headline.", "",
            detail_table(rows) if rows else "", ""]
+    if paired: out += ["## Paired comparisons", "", "The same items scored under two models; the interval resamples items with both scores "
+                       "(paired bootstrap), so a lower bound above 0 means the later stage helped on this benchmark.", "",
+                       paired_table(paired), ""]
     if skipped: out += ["## Skipped", "", *[f"- **{k}**: {v}" for k, v in skipped.items()], ""]
     out += ["## Decoding settings", "", *[f"- {BENCHMARKS[b]['title']}: {json.dumps(s)}" for b, s in settings.items()], "",
             "## Target: the paper (7B, accuracy %)", "", paper_table(PAPER_TARGET), ""]
@@ -365,17 +383,43 @@ def plot_accuracy(rows:list[dict], benchmarks:list[str], path:str|Path) -> Path:
     fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=120); plt.close(fig)
     return Path(path)
 
+# %% ../nbs/06_eval.ipynb #f368875e
+PAIRS = (("sft", "grpo"), ("base", "sft"))   # (before, after): what RL adds to SFT, what SFT adds to the base model
+
+def paired_comparisons(samples_dir:str|Path, # eval/samples: `<model>__<benchmark>.jsonl`
+                       rows:list[dict],      # result rows (which model × benchmark exist)
+                       pairs=PAIRS, seed:int=0) -> list[dict]:
+    "`paired_bootstrap` of each (before, after) pair of models on each benchmark both were scored on, matched by item id."
+    have, out = {(r["model"], r["benchmark"]) for r in rows}, []
+    for a, b in pairs:
+        for bench in dict.fromkeys(r["benchmark"] for r in rows):
+            if (a, bench) not in have or (b, bench) not in have: continue
+            sa, sb = [{s["id"]: s["correct"] for s in read_jsonl(Path(samples_dir)/f"{m}__{bench}.jsonl")} for m in (a, b)]
+            ids = [i for i in sa if i in sb]
+            out.append(dict(before=a, after=b, benchmark=bench, **paired_bootstrap([sa[i] for i in ids], [sb[i] for i in ids], seed=seed)))
+    return out
+
+def paired_table(paired:list[dict]) -> str:
+    "Markdown: each pair's difference in points with its paired 95 % CI, and the items won and lost."
+    lines = ["| Comparison | Benchmark | n | Difference (points) [paired 95 % CI] | Items gained | Items lost |", "|---|---|---:|---|---:|---:|"]
+    for p in paired:
+        lines.append(f"| {MODEL_TITLES.get(p['after'], p['after'])} − {MODEL_TITLES.get(p['before'], p['before'])} | "
+                     f"{BENCHMARKS[p['benchmark']]['title']} | {p['n']} | {100 * p['diff']:+.1f} [{100 * p['ci_low']:+.1f}, "
+                     f"{100 * p['ci_high']:+.1f}] | {p['wins']} | {p['losses']} |")
+    return "\n".join(lines)
+
 # %% ../nbs/06_eval.ipynb #66737541
 def write_reports(run_dir:str|Path, cfg:dict, rows:list[dict], sets:dict, models:dict, skipped:dict) -> dict:
     "Write eval/results.json, results.md and accuracy.png; return their paths."
     out = Path(run_dir)/"eval"; benchmarks = list(sets)
+    paired = paired_comparisons(out/"samples", rows, seed=cfg["seed"])
     results = dict(profile=cfg["profile"], benchmarks={b: dict(BENCHMARKS[b], n=len(sets[b])) for b in benchmarks},
-                   models={k: str(v) for k, v in models.items()}, skipped=skipped, results=rows,
+                   models={k: str(v) for k, v in models.items()}, skipped=skipped, results=rows, paired=paired,
                    average={m: (sum(v) / len(v)) for m in dict.fromkeys(r["model"] for r in rows)
                             for v in [[r["accuracy"] for r in rows if r["model"] == m and r["accuracy"] is not None]] if v},
                    paper=dict(benchmarks=PAPER_BENCHMARKS, results=PAPER_RESULTS, target=PAPER_TARGET))
     paths = dict(json=write_json(out/"results.json", results), md=out/"results.md", png=out/"accuracy.png")
-    paths["md"].write_text(results_markdown(rows, benchmarks, cfg, skipped), encoding="utf-8")
+    paths["md"].write_text(results_markdown(rows, benchmarks, cfg, skipped, paired), encoding="utf-8")
     if rows: plot_accuracy(rows, benchmarks, paths["png"])
     return paths
 

@@ -349,13 +349,16 @@ def plot_trace_lengths(decisions:list[dict], path:str|Path) -> Path:
 def run_stage(run_dir:str|Path, # the run directory (reads data/distilled.jsonl)
               cfg:dict,         # resolved profile
               progress:bool=True) -> dict:
-    "The filter stage: data/distilled.jsonl → data/sft.jsonl + data/rl.jsonl + report and plot."
+    "The filter stage: data/distilled.jsonl → data/sft.jsonl + data/rl.jsonl (rejected, plus data/rl_prompts.jsonl) + report and plot."
     run_dir = Path(run_dir); src = stage_input(run_dir, "data/distilled.jsonl", "distill"); data = src.parent
-    with stage(run_dir, "filter", inputs=[src], cfg=cfg) as st:
+    reserved_src = data/"rl_prompts.jsonl"                     # prompts the data stage set aside for GRPO (no trace to filter)
+    reserved = read_jsonl(reserved_src) if reserved_src.exists() else []
+    with stage(run_dir, "filter", inputs=[src] + ([reserved_src] if reserved_src.exists() else []), cfg=cfg) as st:
         rows, judge = read_jsonl(src), make_judge(cfg)
         cache = ResultCache(data/"judge_cache.jsonl") if judge else None
         sft, rl, decisions = filter_rows(rows, cfg["judge"], judge, cache, progress, cfg["judge_unparsed"])
-        report = filter_report(decisions, cfg["judge"])
+        report = dict(filter_report(decisions, cfg["judge"]), rl_rejected=len(rl), rl_reserved=len(reserved))
+        rl = rl + reserved
         write_jsonl(data/"sft.jsonl", sft); write_jsonl(data/"rl.jsonl", rl); write_jsonl(data/"filter_decisions.jsonl", decisions)
         write_json(data/"filter_report.json", report)
         st.output(data/"sft.jsonl", data/"rl.jsonl", data/"filter_decisions.jsonl", data/"filter_report.json",
@@ -363,7 +366,7 @@ def run_stage(run_dir:str|Path, # the run directory (reads data/distilled.jsonl)
         if cache and cache.compact(): st.output(cache.path)
         t = report["total"]
         counts = dict(records=len(rows), passed_round1=t["passed_round1"], passed_round2=t["passed_round2"],
-                      sft=len(sft), rl=len(rl), unparsed=t["unparsed"], judge_fallbacks=t["fallback"], distill_errors=t["distill_errors"])
+                      sft=len(sft), rl=len(rl), rl_reserved=len(reserved), unparsed=t["unparsed"], judge_fallbacks=t["fallback"], distill_errors=t["distill_errors"])
         st.count(**counts)
         judged = sum(bool(x and "asks" in x) for d in decisions for x in (d["round1"], d["round2"]))   # rows the judge was asked
         if judged and t["fallback"] > judged / 2:

@@ -7,15 +7,15 @@ from __future__ import annotations
 import json, math, os, shutil, time
 from contextlib import nullcontext
 from pathlib import Path
-from .core import (StageRecord, cfg_digest, cuda_available, cuda_vllm_available, extract_answer,
+from .core import (REPORTING_FIELDS, StageRecord, cfg_digest, cuda_available, cuda_vllm_available, extract_answer,
                         open_run, prompt_messages, read_json, read_jsonl, seed_everything, stage, write_json)
-from .sft import StepTimer, add_lora, is_main_process, train_and_save
-from .llm import generate_text, load_model, pick_backend
-from .rewards import format_ok, reward_functions
+from .sft import StepTimer, add_lora, is_main_process, tracking, train_and_save
+from .llm import Generator, HFGenerator, ResultCache, cached_generate, generate_text, load_model, pick_backend
+from .rewards import accuracy_reward, format_ok, reward_functions
 
 # %% auto #0
-__all__ = ['grpo_dataset', 'grpo_config', 'resume_checkpoint', 'grpo_trainer', 'grpo_log', 'running_mean', 'plot_rewards',
-           'run_stage', 'main']
+__all__ = ['grpo_dataset', 'pass_rates', 'select_learnable', 'grpo_config', 'resume_checkpoint', 'grpo_trainer', 'grpo_log',
+           'running_mean', 'plot_rewards', 'run_stage', 'main']
 
 # %% ../nbs/05_grpo.ipynb #c0428c65
 def grpo_dataset(*sources:tuple[str, list[dict]], # (file name, records) pairs: the RL set, then the SFT set
@@ -34,6 +34,28 @@ def grpo_dataset(*sources:tuple[str, list[dict]], # (file name, records) pairs: 
     if not rows: raise ValueError(f"no GRPO prompts in {[s for s, _ in sources]}")
     return Dataset.from_list(rows)
 
+# %% ../nbs/05_grpo.ipynb #dfe412a4
+def pass_rates(gen:Generator,       # the SFT model with the rollout sampling, e.g. `HFGenerator(model, temperature=1.0)`
+               records:list[dict],  # candidate prompts with gold `answer`
+               k:int,               # samples per prompt
+               cache:ResultCache,   # resumable store of the samples
+               seed:int=0,          # sample j uses seed + j
+               progress:bool=True) -> list[dict]:
+    "Per record: {id, passes, k, pass_rate, errors} over `k` sampled completions, scored by `accuracy_reward` (rules)."
+    prompts, hits, errors = [prompt_messages(r) for r in records], [0] * len(records), [0] * len(records)
+    for j in range(k):
+        entries, _ = cached_generate(gen.with_sampling(seed=seed + j), cache, prompts, records, desc=f"pass rate, sample {j + 1}/{k}",
+                                     progress=progress)
+        for i, (e, r) in enumerate(zip(entries, records)):
+            errors[i] += bool(e.get("error"))
+            hits[i] += int(accuracy_reward([e.get("content") or ""], [r["answer"]], [r.get("answer_type")])[0])
+    return [dict(id=r["id"], passes=h, k=k, pass_rate=h / k, errors=n) for r, h, n in zip(records, hits, errors)]
+
+def select_learnable(records:list[dict], rates:list[dict]) -> list[dict]:
+    "The records whose pass rate is strictly between 0 and 1 (in `records`' order)."
+    keep = {r["id"] for r in rates if 0 < r["pass_rate"] < 1}
+    return [r for r in records if r["id"] in keep]
+
 # %% ../nbs/05_grpo.ipynb #3496d913
 def grpo_config(cfg:dict,            # resolved profile
                 output_dir:str|Path,  # checkpoints
@@ -51,10 +73,10 @@ def grpo_config(cfg:dict,            # resolved profile
         use_vllm=vllm, **(dict(vllm_mode=cfg.get("grpo_vllm_mode", "colocate")) if vllm else {}),
         use_cpu=not gpu, bf16=gpu and torch.cuda.is_bf16_supported(), gradient_checkpointing=gpu,
         logging_steps=1, save_strategy="steps", save_steps=max(1, cfg["grpo_max_steps"] // 4), save_total_limit=2,
-        report_to="none", dataloader_num_workers=0, **kw)
+        **{"report_to": "none", "dataloader_num_workers": 0, **kw})
 
 # %% ../nbs/05_grpo.ipynb #a7898e58
-def _resume_key(cfg:dict) -> str: return cfg_digest({k: v for k, v in cfg.items() if k != "grpo_max_steps"})
+def _resume_key(cfg:dict) -> str: return cfg_digest({k: v for k, v in cfg.items() if k not in ("grpo_max_steps", *REPORTING_FIELDS)})
 
 def resume_checkpoint(ckpt_dir:str|Path, # the stage's checkpoint directory
                       cfg:dict,           # resolved profile
@@ -74,11 +96,13 @@ def grpo_trainer(model, tok,         # LoRA policy and tokenizer
                  dataset,             # from `grpo_dataset`
                  cfg:dict,            # resolved profile
                  output_dir:str|Path, # checkpoints
+                 run_dir:str|Path|None=None, # the run directory: trackers (the profile's `report_to`) log under it
                 ):
-    "A TRL `GRPOTrainer` with the profile's rewards and a `StepTimer`."
+    "A TRL `GRPOTrainer` with the profile's rewards, a `StepTimer` and the profile's trackers."
     from trl import GRPOTrainer
-    return GRPOTrainer(model=model, reward_funcs=reward_functions(cfg), args=grpo_config(cfg, output_dir),
-                       train_dataset=dataset, processing_class=tok, callbacks=[StepTimer()])
+    track, callbacks = tracking(cfg, run_dir, "grpo") if run_dir else ({}, [])
+    return GRPOTrainer(model=model, reward_funcs=reward_functions(cfg), args=grpo_config(cfg, output_dir, **track),
+                       train_dataset=dataset, processing_class=tok, callbacks=[StepTimer(), *callbacks])
 
 # %% ../nbs/05_grpo.ipynb #394118a2
 def grpo_log(trainer) -> dict:
@@ -90,7 +114,9 @@ def grpo_log(trainer) -> dict:
     end = next((h for h in reversed(hist) if "train_runtime" in h), {})
     timer = next((c for c in trainer.callback_handler.callbacks if isinstance(c, StepTimer)), None)
     secs, tokens, runtime = timer.seconds if timer else [], steps[-1].get("num_tokens") if steps else None, end.get("train_runtime")
+    spread = [s["frac_reward_zero_std"] for s in steps if s.get("frac_reward_zero_std") is not None]
     return dict(steps=steps, global_step=trainer.state.global_step, train_runtime=runtime, num_tokens=tokens,
+                zero_spread_fraction=sum(spread) / len(spread) if spread else None,
                 tokens_per_second=tokens / runtime if tokens and runtime else None,
                 step_seconds_mean=sum(secs) / len(secs) if secs else None, step_seconds=secs)
 
@@ -101,33 +127,56 @@ def running_mean(xs:list[float], w:int=4) -> list[float]:
 
 def plot_rewards(steps:list[dict], # `grpo_log(...)["steps"]`
                  path:str|Path,    # PNG to write
-                 title:str="GRPO rewards"):
-    "Save per-function and total reward curves (and completion length) as a PNG."
+                 title:str="GRPO rewards",
+                 w:int|None=None): # running-mean window; default a tenth of the steps, at least 4
+    "Save per-function reward curves with their running means, the zero-spread group fraction and completion length as a PNG."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
-    x = [s["step"] for s in steps]
+    fig, (ax, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 3.5))
+    x, w = [s["step"] for s in steps], w or max(4, len(steps) // 10)
     for k in ["reward", *sorted({k for s in steps for k in s if k.startswith("rewards/") and k.endswith("/mean")})]:
-        ax.plot(x, [s.get(k) for s in steps], marker=".", label="total" if k == "reward" else k.split("/")[1])
-    if len(steps) >= 4:                           # a few prompts a step are noisy: the trend is in the running mean
-        ax.plot(x, running_mean([s.get("reward", 0.0) for s in steps]), "--", color="black", label="total, running mean (4)")
-    ax.set(xlabel="step", ylabel="mean reward", title=title); ax.legend(); ax.grid(alpha=.3)
-    ax2.plot(x, [s.get("completions/mean_length") for s in steps], marker=".", color="gray")
-    ax2.set(xlabel="step", ylabel="tokens", title="mean completion length"); ax2.grid(alpha=.3)
+        ys = [s.get(k) for s in steps]
+        line, = ax.plot(x, ys, marker=".", alpha=0.35, label="total" if k == "reward" else k.split("/")[1])
+        if len(steps) >= 4:                       # a few prompts a step are noisy: the trend is in the running mean
+            ax.plot(x, running_mean([y or 0.0 for y in ys], w), "-", lw=2, color=line.get_color(), label=f"running mean ({w})")
+    ax.set(xlabel="step", ylabel="mean reward", title=title); ax.legend(fontsize=7); ax.grid(alpha=.3)
+    ax2.plot(x, [s.get("frac_reward_zero_std") for s in steps], marker=".", color="tab:red")
+    ax2.set(xlabel="step", ylabel="fraction of groups", title="groups with zero reward spread", ylim=(-0.05, 1.05)); ax2.grid(alpha=.3)
+    ax3.plot(x, [s.get("completions/mean_length") for s in steps], marker=".", color="gray")
+    ax3.set(xlabel="step", ylabel="tokens", title="mean completion length"); ax3.grid(alpha=.3)
     Path(path).parent.mkdir(parents=True, exist_ok=True); fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
     return Path(path)
 
 # %% ../nbs/05_grpo.ipynb #2c1586e1
+def _select_prompts(run_dir:Path, cfg:dict, sources:list[tuple[str, list[dict]]]) -> tuple[list, dict]:
+    "The sources with only the prompts the SFT model solves sometimes (when `grpo_pass_rate_k` > 0), and the counts."
+    k = cfg["grpo_pass_rate_k"]
+    if not k: return sources, {}
+    records = list({r["id"]: r for _, recs in sources for r in recs}.values())
+    gen = HFGenerator(run_dir/"models/sft/merged", temperature=cfg["grpo_temperature"], top_p=1.0,
+                      max_tokens=cfg["grpo_max_completion_length"], seed=cfg["seed"], batch_size=16)
+    try: rates = pass_rates(gen, records, k, ResultCache(run_dir/"models/grpo/pass_rate_samples.jsonl"), cfg["seed"])
+    finally: gen.close()
+    write_jsonl(run_dir/"models/grpo/pass_rates.jsonl", rates)
+    keep = {r["id"] for r in select_learnable(records, rates)}
+    counts = dict(candidates=len(rates), always_solved=sum(r["pass_rate"] == 1 for r in rates),
+                  never_solved=sum(r["pass_rate"] == 0 for r in rates), learnable=len(keep), sample_errors=sum(r["errors"] for r in rates))
+    if not keep:
+        print(f"[grpo] warning: no prompt has 0 < pass rate < 1 over {k} samples ({counts}); training on all {len(records)}")
+        return sources, dict(counts, fallback_all=True)
+    return [(s, [r for r in recs if r["id"] in keep]) for s, recs in sources], counts
+
 def _train_grpo(run_dir:Path, cfg:dict, inputs:list[Path], st) -> dict:
     seed_everything(cfg["seed"])
-    dataset = grpo_dataset(*[(str(p), read_jsonl(p)) for p in inputs if p.suffix == ".jsonl"])
+    sources, selection = _select_prompts(run_dir, cfg, [(str(p), read_jsonl(p)) for p in inputs if p.suffix == ".jsonl"])
+    dataset = grpo_dataset(*[(s, recs) for s, recs in sources if recs])
     backend = pick_backend(cfg["backend"])
     model, tok = load_model(run_dir/"models/sft/merged", backend, cfg["max_seq_length"], cfg["load_in_4bit"])
     ckpts = run_dir/"models/grpo/checkpoints"
     resume = resume_checkpoint(ckpts, cfg, clear=is_main_process())
-    trainer = grpo_trainer(add_lora(model, cfg, backend), tok, dataset, cfg, ckpts)
+    trainer = grpo_trainer(add_lora(model, cfg, backend), tok, dataset, cfg, ckpts, run_dir)
     return train_and_save(trainer, run_dir/"models/grpo", backend, st, grpo_log, plot_rewards, run_dir/"plots/grpo_rewards.png",
-                          resume=resume, n_prompts=len(dataset), resumed_from=Path(resume).name if resume else None)
+                          resume=resume, n_prompts=len(dataset), selection=selection, resumed_from=Path(resume).name if resume else None)
 
 # %% ../nbs/05_grpo.ipynb #4aa3b8d7
 def run_stage(run_dir:str|Path, # the run directory
@@ -143,7 +192,8 @@ def run_stage(run_dir:str|Path, # the run directory
         last = log["steps"][-1] if log["steps"] else {}
         st.count(n_prompts=log["n_prompts"], steps=log["global_step"], resumed_from=log["resumed_from"],
                  first_reward=log["steps"][0].get("reward") if log["steps"] else None, last_reward=last.get("reward"),
-                 step_seconds=log["step_seconds_mean"], tokens_per_second=log["tokens_per_second"])
+                 step_seconds=log["step_seconds_mean"], tokens_per_second=log["tokens_per_second"],
+                 zero_spread_fraction=log["zero_spread_fraction"], **{f"pass_rate_{k}": v for k, v in log["selection"].items()})
     return st.counts
 
 # %% ../nbs/05_grpo.ipynb #71a9caf0

@@ -8,8 +8,8 @@ from .core import cuda_available, importable
 _UNSLOTH_FIRST = cuda_available() and importable("unsloth")  # Unsloth patches transformers / TRL / PEFT: import it before them
 
 # %% auto #0
-__all__ = ['LLAMA_LINEAR', 'lora_targets', 'add_lora', 'sft_dataset', 'sft_config', 'StepTimer', 'sft_trainer', 'is_main_process',
-           'save_models', 'sft_log', 'plot_loss', 'train_and_save', 'run_stage', 'main']
+__all__ = ['LLAMA_LINEAR', 'lora_targets', 'add_lora', 'sft_dataset', 'sft_config', 'tracking', 'StepTimer', 'sft_trainer',
+           'is_main_process', 'save_models', 'sft_log', 'plot_loss', 'train_and_save', 'run_stage', 'main']
 
 # %% ../nbs/04_sft.ipynb #55c97e0f
 import json, math, os, time
@@ -71,7 +71,24 @@ def sft_config(cfg:dict,          # resolved profile
         max_steps=cfg["sft_max_steps"], learning_rate=cfg["sft_lr"], lr_scheduler_type="linear", warmup_steps=0,
         max_length=cfg["sft_max_length"], completion_only_loss=True, seed=cfg["seed"], data_seed=cfg["seed"],
         use_cpu=not gpu, bf16=gpu and torch.cuda.is_bf16_supported(), gradient_checkpointing=gpu,
-        logging_steps=1, save_strategy="no", report_to="none", dataloader_num_workers=0, **kw)
+        logging_steps=1, save_strategy="no", **{"report_to": "none", "dataloader_num_workers": 0, **kw})
+
+# %% ../nbs/04_sft.ipynb #6e3f183e
+def tracking(cfg:dict,           # resolved profile (`report_to`)
+             run_dir:str|Path,   # the run directory; files go under run_dir/tracking/
+             stage_name:str,     # "sft" or "grpo"
+            ) -> tuple[dict, list]:
+    "(`TrainingArguments` fields: report_to, run_name, project; extra callbacks) for the profile's trackers."
+    names = [n.strip() for n in str(cfg.get("report_to") or "none").split(",") if n.strip() and n.strip() != "none"]
+    out, callbacks = Path(run_dir)/"tracking", []
+    if "tensorboard" in names:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+        callbacks.append(TensorBoardCallback(SummaryWriter(log_dir=str(out/"tensorboard"/stage_name))))
+        names.remove("tensorboard")               # the callback above stands in for the default one
+    if "trackio" in names: os.environ.setdefault("TRACKIO_DIR", str(out/"trackio"))
+    if "wandb" in names: os.environ.setdefault("WANDB_DIR", str(out/"wandb"))
+    return dict(report_to=names or "none", run_name=f"{Path(run_dir).name}-{stage_name}", project="finr1"), callbacks
 
 # %% ../nbs/04_sft.ipynb #843f7ae9
 from transformers import TrainerCallback
@@ -88,11 +105,13 @@ def sft_trainer(model, tok,        # a LoRA model and its tokenizer
                 dataset,            # from `sft_dataset`
                 cfg:dict,           # resolved profile
                 output_dir:str|Path, # checkpoints
+                run_dir:str|Path|None=None, # the run directory: trackers (the profile's `report_to`) log under it
                ):
-    "A TRL `SFTTrainer` for `dataset`, with a `StepTimer`."
+    "A TRL `SFTTrainer` for `dataset`, with a `StepTimer` and the profile's trackers."
     from trl import SFTTrainer
-    return SFTTrainer(model=model, args=sft_config(cfg, output_dir), train_dataset=dataset, processing_class=tok,
-                      callbacks=[StepTimer()])
+    track, callbacks = tracking(cfg, run_dir, "sft") if run_dir else ({}, [])
+    return SFTTrainer(model=model, args=sft_config(cfg, output_dir, **track), train_dataset=dataset, processing_class=tok,
+                      callbacks=[StepTimer(), *callbacks])
 
 # %% ../nbs/04_sft.ipynb #388a27fb
 def is_main_process() -> bool:
@@ -160,7 +179,7 @@ def _train_sft(run_dir:Path, cfg:dict, src:Path, st) -> dict:
     dataset = sft_dataset(read_jsonl(src), str(src))
     backend = pick_backend(cfg["backend"])
     model, tok = load_model(cfg["model"], backend, cfg["max_seq_length"], cfg["load_in_4bit"])
-    trainer = sft_trainer(add_lora(model, cfg, backend), tok, dataset, cfg, run_dir/"models/sft/checkpoints")
+    trainer = sft_trainer(add_lora(model, cfg, backend), tok, dataset, cfg, run_dir/"models/sft/checkpoints", run_dir)
     return train_and_save(trainer, run_dir/"models/sft", backend, st, sft_log, plot_loss, run_dir/"plots/sft_loss.png",
                           n_train=len(dataset), world_size=trainer.args.world_size)
 

@@ -165,7 +165,7 @@ STAGE_FIELDS = dict(
     data=["profile", "seed", "data_dir", "train_sources", "synthetic_train_n", "synthetic_test_n", "synthetic_rl_n", "synthetic_difficulty",
           "max_per_source", "eval_benchmarks"],
     distill=["seed", *_FIELDS("teacher")],
-    filter=[*_JUDGE, *_CLIENT],
+    filter=[*_JUDGE, *_CLIENT, "profile", "teacher", "teacher_model"],   # the dataset card names the profile and the teacher
     sft=["seed", "model", "backend", "load_in_4bit", "max_seq_length", *_FIELDS("sft_")],
     grpo=["seed", "backend", "load_in_4bit", "max_seq_length", *_FIELDS("grpo_"), *_JUDGE,
           "sft_lora_r", "sft_lora_alpha", "sft_lora_dropout", "sft_target_modules"],   # GRPO's LoRA has SFT's shape
@@ -337,11 +337,11 @@ def read_jsonl(path:str|Path) -> list[dict]:
 
 # %% ../nbs/00_core.ipynb #24c9439d
 def file_digest(path:str|Path) -> str|None:
-    "sha256 of a file, or of a directory's files (names + contents); None if missing."
+    "sha256 of a file, or of a directory's files (names + contents) but its README.md card; None if missing."
     path = Path(path)
     if not path.exists(): return None
     h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p != path/"README.md") if path.is_dir() else [path]   # a card describes a model
     for p in files:
         h.update(str(p.relative_to(path) if path.is_dir() else p.name).encode())
         with open(p, "rb") as f:

@@ -8,7 +8,7 @@ import ast, gc, hashlib, json, math, os, re, time
 from pathlib import Path
 from typing import Callable, Iterator
 from tqdm.auto import tqdm
-from .core import (LABELS, NO, YES, answer_type, answers_match, cuda_available, cuda_vllm_available,
+from .core import (LABELS, NO, SYSTEM_PROMPT, YES, answer_type, answers_match, cuda_available, cuda_vllm_available,
                         extract_answer, file_digest, load_profile, open_run, parse_numbers, prompt_messages,
                         read_json, read_jsonl, read_manifest, stage, stage_is_fresh, write_json, write_jsonl)
 from .llm import embedded_model_dir
@@ -18,12 +18,13 @@ from .llm import (AnswerJudge, Generator, HFGenerator, OpenAIGenerator, ResultCa
 from .rewards import format_ok as _layout_ok
 
 # %% auto #0
-__all__ = ['BENCHMARKS', 'PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'MODEL_TITLES', 'PAIRS', 'eval_prompt',
+__all__ = ['BENCHMARKS', 'PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'MODEL_TITLES', 'PAIRS', 'HUB_IDS', 'eval_prompt',
            'record_kind', 'paper_table', 'check_eval_records', 'per_benchmark', 'benchmark_n', 'load_eval_sets',
            'decoding_settings', 'format_compliant', 'lenient_answer', 'score_sample', 'bootstrap_ci',
            'paired_bootstrap', 'summarize', 'make_generator', 'eval_sampling', 'entry_completion', 'make_answer_judge',
            'evaluate_benchmark', 'stage_models', 'evaluate_all', 'results_table', 'detail_table', 'results_markdown',
-           'plot_accuracy', 'paired_comparisons', 'paired_table', 'write_reports', 'run_stage', 'evaluate_models']
+           'plot_accuracy', 'paired_comparisons', 'paired_table', 'write_reports', 'base_model_id', 'card_eval_results',
+           'model_card', 'write_model_cards', 'run_stage', 'evaluate_models']
 
 # %% ../nbs/06_eval.ipynb #1c28d4c2
 BENCHMARKS = dict(
@@ -423,6 +424,100 @@ def write_reports(run_dir:str|Path, cfg:dict, rows:list[dict], sets:dict, models
     if rows: plot_accuracy(rows, benchmarks, paths["png"])
     return paths
 
+# %% ../nbs/06_eval.ipynb #82c873fc
+HUB_IDS = dict(embedded="HuggingFaceTB/SmolLM2-135M-Instruct")   # what the embedded GGUF is a conversion of
+
+def base_model_id(model:str) -> str:
+    "The hub id of a run's base `model` (the embedded GGUF's source for 'embedded'; a hub id stays as it is)."
+    return HUB_IDS.get(str(model), str(model))
+
+def card_eval_results(rows:list[dict], # result rows from `evaluate_all`
+                      model:str,       # "sft" or "grpo"
+                     ) -> list:
+    "`huggingface_hub.EvalResult`s (model-index) of `model`'s measured accuracy, one per benchmark."
+    from huggingface_hub import EvalResult
+    return [EvalResult(task_type="question-answering", task_name="Financial reasoning", dataset_type=f"finr1/{r['benchmark']}",
+                       dataset_name=BENCHMARKS[r["benchmark"]]["title"], metric_type="accuracy", metric_name="Accuracy (Fin-R1 format, %)",
+                       metric_value=round(100 * r["accuracy"], 1))
+            for r in rows if r["model"] == model and r["accuracy"] is not None]
+
+
+# %% ../nbs/06_eval.ipynb #d0036958
+_STAGE_PARAMS = dict(sft=("sft_",), grpo=("grpo_", "sft_lora_"))
+
+def _read(path:Path) -> dict: return read_json(path) if Path(path).exists() else {}
+
+def _training_data(run_dir:Path, made_by:dict) -> str:
+    "Markdown: sources and counts, filter result, teacher and judge (and whether they were the offline stand-ins)."
+    from finr1.filter import provenance
+    data, filt, prov = _read(run_dir/"data/data_report.json"), _read(run_dir/"data/filter_report.json"), provenance(made_by)
+    t = filt.get("total") or {}
+    return "\n".join([f"- **Sources (records):** " + ", ".join(f"{k} ({v})" for k, v in (data.get("train") or {}).items()),
+                      f"- **After filtering:** SFT set {t.get('sft', '?')}, RL set {t.get('rl', 0) + filt.get('rl_reserved', 0)} "
+                      f"(rejected {filt.get('rl_rejected', t.get('rl', '?'))}, reserved prompts {filt.get('rl_reserved', 0)})",
+                      f"- **Teacher:** {prov['teacher']}", f"- **Judge:** {prov['judge']}",
+                      f"- **Offline stand-ins used:** {'yes — the run is a rehearsal of the recipe, not of its data' if prov['offline_stand_ins'] else 'no'}",
+                      "- The dataset itself: `data/fin_r1_data/` of the run (a `DatasetDict` with its own card)."])
+
+def model_card(run_dir:str|Path, # the run directory (its manifest says what made the model)
+               name:str,         # "sft" or "grpo"
+               kind:str,         # "merged" or "adapter"
+               rows:list[dict],  # eval result rows
+               paired:list[dict]|None=None): # paired comparisons
+    "A Hub model card (`huggingface_hub.ModelCard`, default template; model-index from this run's eval) for one saved model."
+    from huggingface_hub import ModelCard, ModelCardData
+    run_dir, manifest = Path(run_dir), read_manifest(run_dir)
+    made = lambda stage: (manifest.get(stage) or {}).get("settings") or {}   # the settings each stage actually ran with
+    base, made_by = base_model_id(made("sft").get("model", "embedded")), {**made("distill"), **made("filter")}
+    log, run = _read(run_dir/"models"/name/"log.json"), _read(run_dir/"config.json")
+    profile = (run.get("profile") or {}).get("profile")
+    params = {k: v for k, v in made(name).items() if k.startswith(_STAGE_PARAMS[name])}
+    mine = [r for r in rows if r["model"] == name]
+    pairs = [p for p in paired or [] if p["after"] == name]
+    title = f"finr1 {'SFT' if name == 'sft' else 'GRPO'} ({profile} profile) of {base.split('/')[-1]}" + (" — LoRA adapter" if kind == "adapter" else "")
+    data = ModelCardData(base_model=base, library_name="peft" if kind == "adapter" else "transformers", license="apache-2.0",
+                         language=["en"], pipeline_tag="text-generation", model_name=title,
+                         tags=["finance", "reasoning", "fin-r1", "finr1", "trl", name] + (["lora"] if kind == "adapter" else []),
+                         datasets=[f"finr1/{s}" for s in (_read(run_dir/"data/data_report.json").get("train") or {})],
+                         eval_results=card_eval_results(rows, name) or None)
+    lineage = (f"{base} → SFT" + (" → GRPO" if name == "grpo" else "") + (". This adapter applies to " +
+               ("the base model" if name == "sft" else "the run's merged SFT model (`models/sft/merged`)") if kind == "adapter" else ""))
+    return ModelCard.from_template(data, model_id=title,
+        model_summary=f"A Fin-R1-style financial reasoning model trained by finr1 (profile `{profile}`): {lineage}.",
+        model_description=("Fin-R1's recipe: supervised fine-tuning on distilled, filtered reasoning, then Group Relative Policy Optimization with "
+                           "a format reward and an accuracy reward. Answers follow the Fin-R1 format: `<think>` reasoning `</think>` then "
+                           "`<answer>` the answer `</answer>`, after the system prompt\n\n> " + SYSTEM_PROMPT.replace("\n", " ")),
+        developers="the finr1 pipeline (an open reproduction of Fin-R1, arXiv:2503.16252)", paper="https://arxiv.org/abs/2503.16252",
+        model_type="causal language model" + (", LoRA adapter" if kind == "adapter" else ""),
+        direct_use="Research on reproducing Fin-R1's recipe: financial question answering with visible reasoning, in the Fin-R1 format.",
+        out_of_scope_use="Investment, credit or accounting decisions; any use that trusts a figure without checking it against the source.",
+        get_started_code=("```python\nfrom transformers import pipeline\nfrom finr1.core import SYSTEM_PROMPT\n"
+                          f"chat = pipeline('text-generation', model='<this folder or repo>')\n"
+                          "print(chat([{'role': 'system', 'content': SYSTEM_PROMPT}, {'role': 'user', 'content': question}])[0]['generated_text'])\n```"),
+        training_data=_training_data(run_dir, made_by),
+        training_regime=("Hyperparameters (from the profile):\n\n" + "\n".join(f"- `{k}`: {v}" for k, v in params.items()) +
+                         f"\n\nOptimizer steps: {log.get('global_step', '?')}; tokens/s: {log.get('tokens_per_second') or 0:.0f}; backend: {log.get('backend', '?')}."),
+        testing_data="Held-out evaluation sets of the run (`data/eval/`); the synthetic split shares no question with training.",
+        testing_metrics="Accuracy: the answer inside `<answer>` matched by finance-aware rules (an LLM judge for open answers); 95 % bootstrap CIs.",
+        results=(detail_table(mine) if mine else "Not evaluated in this run.") + ("\n\n" + paired_table(pairs) if pairs else ""),
+        bias_risks_limitations=("Measured on the run's own evaluation sets at the sizes shown (n); small n gives wide intervals. "
+                                + ("Trained with offline stand-ins for the teacher and judge: a rehearsal of the recipe. " if made_by.get("teacher") == "program" or made_by.get("judge") == "rules" else "")
+                                + "Not financial advice; the model can state wrong numbers with confidence."),
+        software=f"finr1 commit {run.get('git_commit')}; " + ", ".join(f"{k} {v}" for k, v in (run.get("versions") or {}).items() if v))
+
+def write_model_cards(run_dir:str|Path, # a run directory whose eval stage wrote eval/results.json
+                     ) -> list[Path]:
+    "`README.md` model cards in every saved model folder of the run (models/{sft,grpo}/{merged,adapter})."
+    res, out = _read(Path(run_dir)/"eval/results.json"), []
+    rows, paired = res.get("results") or [], res.get("paired") or []
+    for name in ("sft", "grpo"):
+        for kind in ("merged", "adapter"):
+            folder = Path(run_dir)/"models"/name/kind
+            if (folder/"config.json").exists() or (folder/"adapter_config.json").exists():
+                model_card(run_dir, name, kind, rows, paired).save(folder/"README.md"); out.append(folder/"README.md")
+    return out
+
+
 # %% ../nbs/06_eval.ipynb #6a942177
 def run_stage(run_dir:str|Path, # the run directory (reads data/eval/*.jsonl and models/)
               cfg:dict,         # resolved profile
@@ -436,6 +531,7 @@ def run_stage(run_dir:str|Path, # the run directory (reads data/eval/*.jsonl and
     with stage(run_dir, "eval", inputs=inputs, cfg=cfg) as st:
         rows = evaluate_all(run_dir, cfg, models, sets)
         paths = write_reports(run_dir, cfg, rows, sets, models, skipped)
+        st.output(*write_model_cards(run_dir))
         st.output(*[p for p in paths.values() if p.exists()], *sorted((run_dir/"eval"/"samples").glob("*.jsonl")))
         counts = dict(models=len(models), benchmarks=len(sets), samples=sum(r["n"] for r in rows),
                       generated=sum(r["generated"] for r in rows), cached=sum(r["cached"] for r in rows),

@@ -15,10 +15,11 @@ from .llm import (CRITERIA, RUBRIC_REMINDER, AnswerJudge, Generator, ResultCache
                        reasoning_judge_messages, split_reasoning)
 
 # %% auto #0
-__all__ = ['FINANCE_TERMS', 'RULE_THRESHOLDS', 'RECORD_FIELDS', 'round1_rules', 'token_f1', 'segments', 'check_arithmetic',
-           'states_answer', 'content_words', 'terms', 'term_overlap', 'repetition', 'on_topic', 'answer_in_form',
-           'follows_instruction', 'rules_rubric', 'agreement', 'judge_round1', 'judge_round2', 'reject_reason',
-           'filter_rows', 'filter_report', 'plot_trace_lengths', 'run_stage']
+__all__ = ['FINANCE_TERMS', 'RULE_THRESHOLDS', 'RECORD_FIELDS', 'SFT_COLUMNS', 'RL_COLUMNS', 'round1_rules', 'token_f1',
+           'segments', 'check_arithmetic', 'states_answer', 'content_words', 'terms', 'term_overlap', 'repetition',
+           'on_topic', 'answer_in_form', 'follows_instruction', 'rules_rubric', 'agreement', 'judge_round1',
+           'judge_round2', 'reject_reason', 'filter_rows', 'filter_report', 'plot_trace_lengths', 'dataset_dict',
+           'provenance', 'dataset_card', 'export_dataset', 'run_stage']
 
 # %% ../nbs/03_filter.ipynb #59d1cdfb
 def round1_rules(row:dict) -> int|None:
@@ -345,6 +346,73 @@ def plot_trace_lengths(decisions:list[dict], path:str|Path) -> Path:
     Path(path).parent.mkdir(parents=True, exist_ok=True); fig.tight_layout(); fig.savefig(path)
     return Path(path)
 
+# %% ../nbs/03_filter.ipynb #e93f1e9f
+SFT_COLUMNS, RL_COLUMNS = ("id", "source", "question", "reasoning", "answer", "answer_type"), ("id", "source", "question", "answer", "answer_type")
+
+def dataset_dict(sft:list[dict], rl:list[dict]):
+    "The SFT set (x, reasoning, y*) and the RL set (x, y*) as a `datasets.DatasetDict` (string columns; empty splits allowed)."
+    from datasets import Dataset, DatasetDict, Features, Value
+    split = lambda rows, cols: Dataset.from_dict({c: [str(r.get(c) or "") for r in rows] for c in cols},
+                                                 features=Features({c: Value("string") for c in cols}))
+    return DatasetDict(sft=split(sft, SFT_COLUMNS), rl=split(rl, RL_COLUMNS))
+
+# %% ../nbs/03_filter.ipynb #fec0606a
+def _md_table(rows:list[dict]) -> str:
+    cols = list(rows[0]) if rows else []
+    return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols), *("| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows)])
+
+def provenance(cfg:dict) -> dict:
+    "Who made the data: teacher and judge, and whether each is an offline stand-in for the paper's (DeepSeek-R1, Qwen2.5-72B)."
+    offline_teacher, offline_judge = cfg["teacher"] == "program", cfg["judge"] == "rules"
+    return dict(teacher="program (gold FinQA programs rendered as reasoning; offline stand-in for DeepSeek-R1)" if offline_teacher
+                else f"{cfg['teacher']}: {cfg['teacher_model']}",
+                judge="rules (answer matching and rule checks; offline stand-in for Qwen2.5-72B-Instruct)" if offline_judge
+                else f"{cfg['judge']}: {cfg['judge_model']}", offline_stand_ins=offline_teacher or offline_judge)
+
+def dataset_card(cfg:dict,         # resolved profile (teacher, judge, profile name)
+                 report:dict,      # the filter report (`filter_report` + rl counts)
+                 sources:list[str], # the sources the records came from
+                 counts:dict,      # split → rows
+                ):
+    "A Hub dataset card (`huggingface_hub.DatasetCard`, default template) for the run's Fin-R1-Data."
+    from huggingface_hub import DatasetCard, DatasetCardData
+    from finr1.data import SOURCE_LICENSES
+    lic = {s: SOURCE_LICENSES.get(s, ("other", s)) for s in sources}
+    licenses = sorted({l for l, _ in lic.values()})
+    prov, total = provenance(cfg), report["total"]
+    zh = any(s in ("fin_eva", "financeiq", "fincuge") for s in sources)
+    data = DatasetCardData(license=licenses[0] if len(licenses) == 1 else "other", language=["en", "zh"] if zh else ["en"],
+                           pretty_name=f"Fin-R1-Data (finr1 run, profile {cfg['profile']})", task_categories=["question-answering", "text-generation"],
+                           tags=["finance", "reasoning", "fin-r1", "finr1", "distillation"], size_categories=["n<1K"] if sum(counts.values()) < 1000 else ["1K<n<10K"],
+                           configs=[dict(config_name="default", data_files=[dict(split=s, path=f"{s}/*.arrow") for s in counts])])
+    rounds = [dict(round="in", rows=total["in"]), dict(round="1: answer check", rows=total["passed_round1"]),
+              dict(round="2: reasoning rubric", rows=total["passed_round2"]), dict(round="SFT set", rows=total["sft"]),
+              dict(round="RL set: rejected", rows=report.get("rl_rejected", total["rl"])), dict(round="RL set: reserved prompts", rows=report.get("rl_reserved", 0))]
+    crit = [dict(criterion=k, **{j: "–" if v is None else f"{100 * v:.0f}%" for j, v in ((j, (report["criteria_pass_rate"].get(j) or {}).get(k)) for j in ("rules", "llm"))})
+            for k in (report["criteria_pass_rate"].get("rules") or {})]
+    return DatasetCard.from_template(data,
+        dataset_summary=(f"The SFT and RL sets of a finr1 run (profile `{cfg['profile']}`), built the way Fin-R1 builds Fin-R1-Data: "
+                         f"reasoning distilled from a teacher, then filtered in two rounds (answer check, reasoning rubric). "
+                         f"`sft`: {counts.get('sft', 0)} rows of question, reasoning and answer; `rl`: {counts.get('rl', 0)} rows of question and answer."),
+        dataset_description=f"- **Teacher:** {prov['teacher']}\n- **Judge:** {prov['judge']}\n- **Offline stand-ins used:** {'yes' if prov['offline_stand_ins'] else 'no'}",
+        dataset_structure=("Splits `sft` (columns " + ", ".join(SFT_COLUMNS) + ") and `rl` (columns " + ", ".join(RL_COLUMNS) +
+                           "). `question` holds the context (text and table) and the question; `answer` is the gold answer y*."),
+        source_data_producers_section="\n".join(f"- `{s}`: {d} — licence `{l}`" for s, (l, d) in lic.items()),
+        data_collection_and_processing_section=("Filter rounds:\n\n" + _md_table(rounds) + ("\n\nRubric pass rate per criterion (round 2):\n\n" + _md_table(crit) if crit else "")),
+        bias_risks_limitations=("Synthetic problems are templated tables; traces from the offline teacher are rendered programs, not model reasoning. "
+                                "Licences differ per source (see Source Data); FinanceIQ is non-commercial." if prov["offline_stand_ins"] else
+                                "Reasoning comes from one teacher model and is filtered by one judge model; their errors and biases carry over. Licences differ per source."))
+
+# %% ../nbs/03_filter.ipynb #587f3617
+def export_dataset(run_dir:str|Path, cfg:dict, sft:list[dict], rl:list[dict], report:dict) -> Path:
+    "Write `data/fin_r1_data/` (a DatasetDict saved to disk) and its dataset card `README.md`; return the folder."
+    out = Path(run_dir)/"data"/"fin_r1_data"
+    dd = dataset_dict(sft, rl)
+    dd.save_to_disk(str(out))
+    sources = sorted({r.get("source") or "unknown" for r in sft + rl})
+    dataset_card(cfg, report, sources, {k: len(v) for k, v in dd.items()}).save(out/"README.md")
+    return out
+
 # %% ../nbs/03_filter.ipynb #f62395f7
 def run_stage(run_dir:str|Path, # the run directory (reads data/distilled.jsonl)
               cfg:dict,         # resolved profile
@@ -361,6 +429,7 @@ def run_stage(run_dir:str|Path, # the run directory (reads data/distilled.jsonl)
         rl = rl + reserved
         write_jsonl(data/"sft.jsonl", sft); write_jsonl(data/"rl.jsonl", rl); write_jsonl(data/"filter_decisions.jsonl", decisions)
         write_json(data/"filter_report.json", report)
+        st.output(export_dataset(run_dir, cfg, sft, rl, report))
         st.output(data/"sft.jsonl", data/"rl.jsonl", data/"filter_decisions.jsonl", data/"filter_report.json",
                   plot_trace_lengths(decisions, run_dir/"plots"/"filter_trace_lengths.png"))
         if cache and cache.compact(): st.output(cache.path)

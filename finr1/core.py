@@ -22,7 +22,7 @@ __all__ = ['PROFILE_DOCS', 'PROFILES', 'PAPER_ASSUMPTIONS', 'STAGE_FIELDS', 'REP
 
 # %% ../nbs/00_core.ipynb #edceb83d
 PROFILE_DOCS = dict(
-    profile="profile name: smoke | tiny | paper",
+    profile="profile name: smoke | tiny | cpu | paper",
     seed="global random seed (data sampling, generator, training)",
     # data
     data_dir="directory holding the real datasets (layout of shared/data); None = synthetic only",
@@ -76,6 +76,7 @@ PROFILE_DOCS = dict(
     grpo_include_sft_prompts="also train GRPO on the SFT set's prompts (with their gold answers)",
     grpo_rewards="comma-separated reward functions: format, accuracy, verifier (accuracy with an LLM judge where rules cannot decide), tags",
     # eval
+    eval_base="also evaluate the base model (the reference row of the table; the `cpu` profile leaves it out to spend the time on n)",
     eval_benchmarks="benchmarks to evaluate (synthetic, finqa, convfinqa, tfns, fin_eva, finance_instruct)",
     eval_n="items per benchmark (seeded subset; None = full set)",
     eval_max_new_tokens="max new tokens per evaluation answer",
@@ -103,7 +104,7 @@ _BASE = dict(
     grpo_num_generations=4, grpo_max_completion_length=48, grpo_beta=0.0, grpo_loss_type="grpo",
     grpo_lr=5e-5, grpo_max_steps=1, grpo_batch_size=4, grpo_grad_accum=1, grpo_temperature=1.0,
     grpo_use_vllm=False, grpo_vllm_mode="colocate", grpo_pass_rate_k=0, grpo_include_sft_prompts=True, grpo_rewards="format,accuracy",
-    eval_benchmarks=["synthetic"], eval_n=4, eval_max_new_tokens=64, eval_temperature=0.0,
+    eval_base=True, eval_benchmarks=["synthetic"], eval_n=4, eval_max_new_tokens=64, eval_temperature=0.0,
     eval_top_p=1.0, eval_repetition_penalty=1.0, eval_batch_size=8, eval_per_benchmark={}, eval_api_models=[], report_to="none",
 )
 assert set(_BASE) == set(PROFILE_DOCS), set(_BASE) ^ set(PROFILE_DOCS)
@@ -112,13 +113,19 @@ assert set(_BASE) == set(PROFILE_DOCS), set(_BASE) ^ set(PROFILE_DOCS)
 PROFILES = dict(
     smoke=_BASE,
     tiny={**_BASE, **dict(
-        profile="tiny", synthetic_train_n=96, synthetic_test_n=32, max_per_source=32,
-        sft_epochs=2, sft_max_steps=-1,
-        grpo_max_steps=12, grpo_max_completion_length=160, grpo_lr=1e-4, grpo_beta=0.02,
+        profile="tiny", synthetic_train_n=112, synthetic_test_n=64, synthetic_rl_n=16, max_per_source=32,
+        sft_epochs=2, sft_max_steps=-1, sft_lr=1e-3,
+        grpo_max_steps=6, grpo_max_completion_length=160, grpo_lr=2e-5, grpo_beta=0.0, grpo_include_sft_prompts=False,
         eval_benchmarks=["synthetic", "finqa", "convfinqa", "tfns"], eval_n=16, eval_max_new_tokens=160,
         eval_batch_size=32, eval_per_benchmark=dict(
-            synthetic=dict(eval_n=32), finqa=dict(eval_n=4, eval_max_new_tokens=64),
-            convfinqa=dict(eval_n=4, eval_max_new_tokens=64), tfns=dict(eval_n=8, eval_max_new_tokens=64)))},
+            synthetic=dict(eval_n=64), finqa=dict(eval_n=2, eval_max_new_tokens=64),
+            convfinqa=dict(eval_n=2, eval_max_new_tokens=64), tfns=dict(eval_n=8, eval_max_new_tokens=64)))},
+    cpu={**_BASE, **dict(   # "does RL help?" on a laptop: a larger SFT, fresh RL prompts, groups of 8, a 200-item held-out split
+        profile="cpu", synthetic_train_n=256, synthetic_test_n=200, synthetic_rl_n=96, max_per_source=32,
+        sft_epochs=2, sft_max_steps=-1, sft_lr=1e-3,
+        grpo_num_generations=8, grpo_batch_size=16, grpo_max_steps=12, grpo_max_completion_length=160, grpo_lr=5e-5,
+        grpo_beta=0.0, grpo_loss_type="dr_grpo", grpo_temperature=1.0, grpo_include_sft_prompts=False,
+        eval_base=False, eval_benchmarks=["synthetic"], eval_n=200, eval_max_new_tokens=160, eval_batch_size=40)},
     paper={**_BASE, **dict(
         profile="paper", data_dir=None,
         train_sources=["finqa", "convfinqa", "tfns", "fin_eva", "financeiq", "fincuge", "finance_instruct"],
@@ -206,7 +213,7 @@ class Profile(dict):
     def __getitem__(self, k): self.read.add(k); return super().__getitem__(k)
     def get(self, k, default=None): self.read.add(k); return super().get(k, default)
 
-def load_profile(name:str="smoke", # smoke | tiny | paper
+def load_profile(name:str="smoke", # smoke | tiny | cpu | paper
                  **overrides) -> Profile:
     "The resolved profile `name` with `overrides` applied (CLI strings coerced to the field's type)."
     if name not in PROFILES: raise ConfigError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")

@@ -285,7 +285,8 @@ def stage_models(run_dir:str|Path, # run directory
                 ) -> tuple[dict, dict]:
     "name → model (path, hub id or `api:` name) for base / sft / grpo / API models, and name → reason for each skipped one."
     run_dir, models, skipped = Path(run_dir), {}, {}
-    models["base"] = embedded_model_dir() if cfg["model"] == "embedded" else cfg["model"]
+    if cfg["eval_base"]: models["base"] = embedded_model_dir() if cfg["model"] == "embedded" else cfg["model"]
+    else: skipped["base"] = "eval_base=False: the profile spends its evaluation time on the trained models"
     manifest = read_manifest(run_dir)
     for name in ("sft", "grpo"):
         path = run_dir/"models"/name/"merged"

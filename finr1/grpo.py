@@ -8,7 +8,7 @@ import json, math, os, shutil, time
 from contextlib import nullcontext
 from pathlib import Path
 from .core import (REPORTING_FIELDS, StageRecord, cfg_digest, cuda_available, cuda_vllm_available, extract_answer,
-                        open_run, prompt_messages, read_json, read_jsonl, seed_everything, stage, write_json)
+                        open_run, prompt_messages, read_json, read_jsonl, seed_everything, stage, write_json, write_jsonl)
 from .sft import StepTimer, add_lora, is_main_process, tracking, train_and_save
 from .llm import Generator, HFGenerator, ResultCache, cached_generate, generate_text, load_model, pick_backend
 from .rewards import accuracy_reward, format_ok, reward_functions
@@ -201,7 +201,7 @@ from fastcore.script import call_parse, Param
 
 @call_parse
 def main(run_dir:str=None,           # the run directory (required; holds models/sft/merged and data/*.jsonl)
-         profile:str="tiny",        # smoke | tiny | paper
+         profile:str="tiny",        # smoke | tiny | cpu | paper
          set:Param("profile overrides key=value (repeatable)", str, nargs="+", action="extend")=None):
     "Run the `grpo` stage from the command line (`python -m finr1.grpo`, or under `accelerate launch -m finr1.grpo`)."
     from finr1.pipeline import stage_main

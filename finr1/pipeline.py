@@ -14,7 +14,7 @@ from .llm import embedded_model_dir, resolve_model
 # %% auto #0
 __all__ = ['COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_module', 'ensure_upstream', 'stage_main', 'StageFailed',
            'run_notebook', 'check_model', 'check_paths', 'run_pipeline', 'default_model', 'ask', 'env_executable',
-           'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve', 'finr1_eval', 'main']
+           'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve', 'finr1_eval', 'push_plan', 'finr1_push', 'main']
 
 # %% ../nbs/07_pipeline.ipynb #bf1edd3d
 def nbs_path(path:str|Path|None=None) -> Path:
@@ -48,7 +48,7 @@ def ensure_upstream(run_dir:str|Path, # the run directory
 # %% ../nbs/07_pipeline.ipynb #db1ce6e9
 def stage_main(name:str,             # the stage to run
                run_dir:str|None,     # its run directory (required)
-               profile:str="tiny",   # smoke | tiny | paper
+               profile:str="tiny",   # smoke | tiny | cpu | paper
                sets:list[str]|None=None, # `--set key=value` overrides
               ) -> int:
     "The command-line entry of a stage module (`python -m finr1.sft`, `accelerate launch -m finr1.grpo`)."
@@ -103,7 +103,7 @@ def check_paths(cfg:dict) -> dict:
     return cfg
 
 # %% ../nbs/07_pipeline.ipynb #43b88060
-def run_pipeline(profile:str="tiny",     # smoke | tiny | paper
+def run_pipeline(profile:str="tiny",     # smoke | tiny | cpu | paper
                  run_dir:str|Path|None=None, # run directory (default runs/<profile>)
                  overrides:dict|None=None, # profile overrides
                  resume:bool=False,       # skip stages that are fresh: same inputs, outputs, and values of the fields they read
@@ -173,7 +173,7 @@ def serve_command(model:str|Path, host:str="127.0.0.1", port:int=8000, backend:s
     return [env_executable("transformers"), "serve", str(model), "--host", host, "--port", str(port), "--device", "cpu" if backend == "transformers" else "auto"]
 
 # %% ../nbs/07_pipeline.ipynb #426ec6f9
-def finr1_run(profile:str="tiny",  # profile: smoke | tiny | paper
+def finr1_run(profile:str="tiny",  # profile: smoke | tiny | cpu | paper
               run_dir:str=None,    # run directory (default runs/<profile>)
               resume:bool=False,   # skip stages whose outputs exist for unchanged inputs
               set:Param("profile overrides key=value (repeatable: --set a=1 --set b=2, or --set a=1 b=2)", str, nargs="+", action="extend")=None,
@@ -226,14 +226,66 @@ def finr1_eval(model:Param("model directories or hub ids to evaluate (repeatable
     table = evaluate_models(model, profile=profile, run_dir=run_dir, overrides=overrides)
     print(table); return 0
 
+# %% ../nbs/07_pipeline.ipynb #4ed317d6
+def push_plan(folder:str|Path, # a run's model folder (models/<stage>/merged|adapter) or dataset folder (data/fin_r1_data)
+             ) -> dict:
+    "What `finr1 push` would upload: repo type, files and sizes, the card parsed back by `huggingface_hub`, and what the card lacks."
+    from huggingface_hub import DatasetCard, ModelCard
+    folder = Path(folder)
+    if not folder.is_dir(): raise ConfigError(f"no such directory: {folder}")
+    if (folder/"dataset_dict.json").exists(): kind = "dataset"
+    elif (folder/"config.json").exists() or (folder/"adapter_config.json").exists(): kind = "model"
+    else: raise ConfigError(f"{folder} is neither a model folder (config.json / adapter_config.json) nor a saved dataset (dataset_dict.json)")
+    if not (folder/"README.md").exists():
+        raise ConfigError(f"{folder} has no README.md card: the eval stage writes model cards, the filter stage the dataset card")
+    try: card = (DatasetCard if kind == "dataset" else ModelCard).load(folder/"README.md")
+    except Exception as e: raise ConfigError(f"{folder}/README.md is not a valid card: {e}") from None
+    meta = card.data.to_dict()
+    need = ("license",) + (("base_model", "library_name", "model-index") if kind == "model" else ())
+    files = sorted((p for p in folder.rglob("*") if p.is_file() and "checkpoints" not in p.relative_to(folder).parts), key=str)
+    return dict(kind=kind, folder=folder, files=[(str(p.relative_to(folder)), p.stat().st_size) for p in files],
+                metadata=meta, missing=[k for k in need if not meta.get(k)])
+
+def _size(n:int) -> str: return next(f"{n / 1024 ** i:.1f} {u}" for i, u in enumerate(["B", "KiB", "MiB", "GiB"]) if n < 1024 ** (i + 1) or u == "GiB")
+
+
+# %% ../nbs/07_pipeline.ipynb #9443fcfd
+def finr1_push(dir:str,              # a model folder (models/sft/merged, …/adapter) or the dataset folder (data/fin_r1_data)
+               repo_id:str=None,     # OWNER/NAME on the Hugging Face Hub
+               private:bool=False,   # create the repo private
+               dry_run:bool=False):  # list what would be uploaded and check the card; upload nothing
+    "Push a run's model or dataset folder, card included, to the Hugging Face Hub (token from HF_TOKEN)."
+    if repo_id is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id): raise ConfigError(f"--repo_id must be OWNER/NAME, got {repo_id!r}")
+    plan = push_plan(dir)
+    print(f"{plan['kind']} {plan['folder']} → {repo_id or '(no --repo_id)'}{' (private)' if private else ''}: {len(plan['files'])} files, "
+          f"{_size(sum(s for _, s in plan['files']))}")
+    for name, size in plan["files"]: print(f"  {name}  {_size(size)}")
+    if plan["missing"]: raise ConfigError(f"the card {plan['folder']}/README.md lacks {plan['missing']}")
+    print(f"card: README.md parses; license {plan['metadata'].get('license')!r}" +
+          (f", base_model {plan['metadata'].get('base_model')!r}" if plan["kind"] == "model" else ""))
+    if dry_run: print("dry run: nothing uploaded"); return 0
+    if repo_id is None: raise ConfigError("--repo_id OWNER/NAME is required to push")
+    if not os.environ.get("HF_TOKEN"): raise ConfigError("HF_TOKEN is not set: export a write token from https://huggingface.co/settings/tokens")
+    from huggingface_hub import HfApi
+    api = HfApi(token=os.environ["HF_TOKEN"])
+    try:
+        api.create_repo(repo_id, repo_type=plan["kind"], private=private, exist_ok=True)
+        info = api.upload_folder(folder_path=str(plan["folder"]), repo_id=repo_id, repo_type=plan["kind"], ignore_patterns=["checkpoints/*"])
+    except Exception as e:                        # offline, a refused token, a missing permission: one line, no traceback
+        print(f"finr1: error: push to {repo_id} failed: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else 'no message'}",
+              file=sys.stderr)
+        return 1
+    print(f"pushed: {getattr(info, 'commit_url', info)}"); return 0
+
+
 # %% ../nbs/07_pipeline.ipynb #17a16499
-COMMANDS = dict(run=finr1_run, eval=finr1_eval, ask=finr1_ask, serve=finr1_serve)
+COMMANDS = dict(run=finr1_run, eval=finr1_eval, ask=finr1_ask, serve=finr1_serve, push=finr1_push)
 
 def main(argv:list[str]|None=None) -> int:
-    "Entry point of the `finr1` console script: `finr1 {run,eval,ask,serve} …`; a user's mistake is one line, exit 2."
+    "Entry point of the `finr1` console script: `finr1 {run,eval,ask,serve,push} …`; a user's mistake is one line, exit 2."
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print("usage: finr1 {run,eval,ask,serve} [options]   (finr1 <command> --help)\n")
+        print("usage: finr1 {run,eval,ask,serve,push} [options]   (finr1 <command> --help)\n")
         for k, f in COMMANDS.items(): print(f"  {k:6s} {f.__doc__}")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     f = COMMANDS[argv[0]]

@@ -201,7 +201,7 @@ from fastcore.script import call_parse, Param
 
 @call_parse
 def main(run_dir:str=None,           # the run directory (required; holds data/sft.jsonl)
-         profile:str="tiny",        # smoke | tiny | paper
+         profile:str="tiny",        # smoke | tiny | cpu | paper
          set:Param("profile overrides key=value (repeatable)", str, nargs="+", action="extend")=None):
     "Run the `sft` stage from the command line (`python -m finr1.sft`, or under `accelerate launch -m finr1.sft`)."
     from finr1.pipeline import stage_main

@@ -43,7 +43,7 @@ def test_parameters_are_injected_and_secrets_refused(tmp_path):
 USER_ERRORS = [
     (["run", "--set", "sft_lrr=1"], "finr1: error: unknown profile field 'sft_lrr'; did you mean 'sft_lr'?"),
     (["run", "--set", "sft_lr=abc"], "finr1: error: sft_lr expects a number, got 'abc'"),
-    (["run", "--profile", "huge"], "finr1: error: unknown profile 'huge'; choose one of smoke, tiny, paper"),
+    (["run", "--profile", "huge"], "finr1: error: unknown profile 'huge'; choose one of smoke, tiny, cpu, paper"),
     (["run", "--stages", "sft,rl"], "finr1: error: unknown stage(s) ['rl']"),
     (["run", "--set", "data_dir=/nonexistent/data"], "finr1: error: data_dir /nonexistent/data does not exist"),
     (["run", "--set", "model=/nonexistent"], "finr1: error: no such model directory: /nonexistent"),
@@ -70,7 +70,8 @@ def test_cli_usage():
 def smoke_run(tmp_path_factory):
     "`finr1 run --profile smoke` in a temp dir: the real notebooks, end to end."
     run = tmp_path_factory.mktemp("e2e")/"smoke"
-    r = subprocess.run([FINR1, "run", "--profile", "smoke", "--run-dir", str(run)], capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    r = subprocess.run([FINR1, "run", "--profile", "smoke", "--run-dir", str(run), "--set", "report_to=tensorboard"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=1800)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return run, r
 
@@ -102,3 +103,53 @@ def test_resume_decides_per_stage_from_the_fields_it_reads(smoke_run):
     assert stale(eval_n=2) == {**dict.fromkeys(STAGES), "eval": "settings changed: eval_n"}
     assert stale(sft_lr=1e-4) == {**dict.fromkeys(STAGES), "sft": "settings changed: sft_lr"}
     assert stale(teacher_temperature=0.7)["distill"] == "settings changed: teacher_temperature"
+
+
+def test_tracking_logs_are_readable(smoke_run):
+    "`report_to=tensorboard`: event files under run_dir/tracking/, SFT loss and GRPO reward readable from them; not a reason to rerun."
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    run, _ = smoke_run
+    scalars = {}
+    for stage in ("sft", "grpo"):
+        acc = EventAccumulator(str(run/"tracking/tensorboard"/stage)); acc.Reload()
+        scalars[stage] = {t: [e.value for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
+    sft_log, grpo_log = read_json(run/"models/sft/log.json"), read_json(run/"models/grpo/log.json")
+    assert scalars["sft"]["train/loss"] == pytest.approx([s["loss"] for s in sft_log["steps"]], rel=1e-5)
+    assert scalars["grpo"]["train/reward"] == pytest.approx([s["reward"] for s in grpo_log["steps"]], rel=1e-5)
+
+def test_cards_parse_with_the_measured_results(smoke_run):
+    "Model cards in every saved model folder and the dataset card parse back with huggingface_hub, holding the run's numbers."
+    from datasets import load_from_disk
+    from huggingface_hub import DatasetCard, ModelCard
+    run, _ = smoke_run
+    res = read_json(run/"eval/results.json")["results"]
+    for name in ("sft", "grpo"):
+        for kind in ("merged", "adapter"):
+            meta = ModelCard.load(run/"models"/name/kind/"README.md").data.to_dict()
+            assert meta["library_name"] == ("peft" if kind == "adapter" else "transformers")
+            assert meta["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct" and meta["license"] and "finr1" in meta["tags"]
+            got = {e["dataset"]["type"]: e["metrics"][0]["value"] for e in meta["model-index"][0]["results"]}
+            assert got == {f"finr1/{r['benchmark']}": round(100 * r["accuracy"], 1) for r in res if r["model"] == name}
+    ds, card = load_from_disk(str(run/"data/fin_r1_data")), DatasetCard.load(run/"data/fin_r1_data/README.md")
+    filt = read_json(run/"data/filter_report.json")["total"]
+    assert (ds["sft"].num_rows, ds["sft"].column_names[:4]) == (filt["sft"], ["id", "source", "question", "reasoning"])
+    assert card.data.license == "apache-2.0" and f"| SFT set | {filt['sft']} |" in card.text and "offline stand-in" in card.text
+
+def test_push_dry_run_and_offline_push(smoke_run, tmp_path):
+    "`finr1 push --dry-run` lists the files and checks the card, offline; a real push that cannot reach the Hub is one line."
+    run, _ = smoke_run
+    folder = run/"models/grpo/adapter"
+    r = subprocess.run([FINR1, "push", str(folder), "--repo-id", "me/finr1-grpo", "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "README.md" in r.stdout and "adapter_model.safetensors" in r.stdout and "card: README.md parses" in r.stdout, r.stderr
+    r = subprocess.run([FINR1, "push", str(run/"data/fin_r1_data"), "--repo-id", "me/finr1-data", "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "dataset" in r.stdout and "dataset_dict.json" in r.stdout, r.stderr
+    import socket
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]       # nothing listens there: the Hub is unreachable
+    env = {**os.environ, "HF_TOKEN": "hf_test_secret_token", "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    r = subprocess.run([FINR1, "push", str(folder), "--repo-id", "me/finr1-grpo"], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1].startswith("finr1: error: push to me/finr1-grpo failed:")
+    assert "hf_test_secret_token" not in r.stdout + r.stderr
+    r = subprocess.run([FINR1, "push", str(folder), "--repo-id", "me/x"], capture_output=True, text=True, timeout=120,
+                       env={k: v for k, v in os.environ.items() if k != "HF_TOKEN"})
+    assert r.returncode == 2 and "HF_TOKEN is not set" in r.stderr

@@ -62,7 +62,7 @@ def test_llm_judge_both_rounds_reasks_unparsed_and_agreement(tmp_path):
     assert sft[1]["judge_scores"]["round2"]["asks"] == 2 and sft[2]["judge_scores"]["round1"]["method"] == "llm"
     report = read_json(run/"data"/"filter_report.json")
     assert report["judge_unparsed"] == {"round1": 1, "round2": 1}
-    assert counts == dict(records=8, passed_round1=6, passed_round2=3, sft=3, rl=5, unparsed=2, judge_fallbacks=0, distill_errors=1)
+    assert counts == dict(records=8, passed_round1=6, passed_round2=3, sft=3, rl=5, rl_reserved=0, unparsed=2, judge_fallbacks=0, distill_errors=1)
     agree = report["agreement"]                                     # LLM decided; the rule rubric scored alongside
     assert agree["n"] == 5 and agree["matrix"]["llm_0"]["rules_1"] >= 1 and agree["matrix"]["llm_0"]["rules_0"] == 1
     assert set(agree["per_criterion"]) == set(CRITERIA)

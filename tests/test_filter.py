@@ -28,7 +28,8 @@ def rubric_json(**fails): return json.dumps({k: 0 if k in fails else 1 for k in 
 
 def test_llm_judge_both_rounds_reasks_unparsed_and_agreement(tmp_path):
     rows = program_rows(synthetic_records(6, seed=21))
-    rows[1] = {**rows[1], "reasoning": rows[1]["reasoning"].replace(" = ", " = 1", 1)}         # a wrong calculation
+    lines = rows[1]["reasoning"].split("\n")                                                 # line 0 copies the table rows
+    rows[1] = {**rows[1], "reasoning": "\n".join([lines[0], lines[1].replace(" = ", " = 1", 1), *lines[2:]])}   # a wrong calculation
     rows[2] = {**rows[2], "reasoning": "", "teacher_answer": None, "error": dict(kind="timeout", message="Request timed out.")}
     rows += [text_row(0, "in order to support employment"), text_row(1, "because inflation was high")]
     by_reasoning = {r["reasoning"]: i for i, r in enumerate(rows) if r["reasoning"]}

@@ -408,7 +408,7 @@ def export_dataset(run_dir:str|Path, cfg:dict, sft:list[dict], rl:list[dict], re
     "Write `data/fin_r1_data/` (a DatasetDict saved to disk) and its dataset card `README.md`; return the folder."
     out = Path(run_dir)/"data"/"fin_r1_data"
     dd = dataset_dict(sft, rl)
-    dd.save_to_disk(str(out))
+    dd.save_to_disk(str(out), num_shards={k: 1 for k in dd})   # one shard each: an empty split (no rejects) still loads back
     sources = sorted({r.get("source") or "unknown" for r in sft + rl})
     dataset_card(cfg, report, sources, {k: len(v) for k, v in dd.items()}).save(out/"README.md")
     return out

@@ -357,10 +357,6 @@ def dataset_dict(sft:list[dict], rl:list[dict]):
     return DatasetDict(sft=split(sft, SFT_COLUMNS), rl=split(rl, RL_COLUMNS))
 
 # %% ../nbs/03_filter.ipynb #fec0606a
-def _md_table(rows:list[dict]) -> str:
-    cols = list(rows[0]) if rows else []
-    return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols), *("| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows)])
-
 def provenance(cfg:dict) -> dict:
     "Who made the data: teacher and judge, and whether each is an offline stand-in for the paper's (DeepSeek-R1, Qwen2.5-72B)."
     offline_teacher, offline_judge = cfg["teacher"] == "program", cfg["judge"] == "rules"
@@ -376,7 +372,7 @@ def dataset_card(cfg:dict,         # resolved profile (teacher, judge, profile n
                 ):
     "A Hub dataset card (`huggingface_hub.DatasetCard`, default template) for the run's Fin-R1-Data."
     from huggingface_hub import DatasetCard, DatasetCardData
-    from finr1.data import SOURCE_LICENSES
+    from finr1.data import SOURCE_LICENSES, markdown_table
     lic = {s: SOURCE_LICENSES.get(s, ("other", s)) for s in sources}
     licenses = sorted({l for l, _ in lic.values()})
     prov, total = provenance(cfg), report["total"]
@@ -398,7 +394,7 @@ def dataset_card(cfg:dict,         # resolved profile (teacher, judge, profile n
         dataset_structure=("Splits `sft` (columns " + ", ".join(SFT_COLUMNS) + ") and `rl` (columns " + ", ".join(RL_COLUMNS) +
                            "). `question` holds the context (text and table) and the question; `answer` is the gold answer y*."),
         source_data_producers_section="\n".join(f"- `{s}`: {d} — licence `{l}`" for s, (l, d) in lic.items()),
-        data_collection_and_processing_section=("Filter rounds:\n\n" + _md_table(rounds) + ("\n\nRubric pass rate per criterion (round 2):\n\n" + _md_table(crit) if crit else "")),
+        data_collection_and_processing_section=("Filter rounds:\n\n" + markdown_table(rounds) + ("\n\nRubric pass rate per criterion (round 2):\n\n" + markdown_table(crit) if crit else "")),
         bias_risks_limitations=("Synthetic problems are templated tables; traces from the offline teacher are rendered programs, not model reasoning. "
                                 "Licences differ per source (see Source Data); FinanceIQ is non-commercial." if prov["offline_stand_ins"] else
                                 "Reasoning comes from one teacher model and is filtered by one judge model; their errors and biases carry over. Licences differ per source."))

@@ -148,14 +148,15 @@ def plot_rewards(steps:list[dict], # `grpo_log(...)["steps"]`
     return Path(path)
 
 # %% ../nbs/05_grpo.ipynb #2c1586e1
-def _select_prompts(run_dir:Path, cfg:dict, sources:list[tuple[str, list[dict]]], model, tok) -> tuple[list, dict]:
+def _select_prompts(run_dir:Path, cfg:dict, sources:list[tuple[str, list[dict]]]) -> tuple[list, dict]:
     "The sources with only the prompts the SFT model solves sometimes (when `grpo_pass_rate_k` > 0), and the counts."
     k = cfg["grpo_pass_rate_k"]
     if not k: return sources, {}
     records = list({r["id"]: r for _, recs in sources for r in recs}.values())
-    gen = HFGenerator((model, tok), temperature=cfg["grpo_temperature"], top_p=1.0,   # the SFT model GRPO starts from, loaded once
+    gen = HFGenerator(run_dir/"models/sft/merged", temperature=cfg["grpo_temperature"], top_p=1.0,
                       max_tokens=cfg["grpo_max_completion_length"], seed=cfg["seed"], batch_size=16)
-    rates = pass_rates(gen, records, k, ResultCache(run_dir/"models/grpo/pass_rate_samples.jsonl"), cfg["seed"])
+    try: rates = pass_rates(gen, records, k, ResultCache(run_dir/"models/grpo/pass_rate_samples.jsonl"), cfg["seed"])
+    finally: gen.close()
     write_jsonl(run_dir/"models/grpo/pass_rates.jsonl", rates)
     keep = {r["id"] for r in select_learnable(records, rates)}
     counts = dict(candidates=len(rates), always_solved=sum(r["pass_rate"] == 1 for r in rates),
@@ -167,10 +168,10 @@ def _select_prompts(run_dir:Path, cfg:dict, sources:list[tuple[str, list[dict]]]
 
 def _train_grpo(run_dir:Path, cfg:dict, inputs:list[Path], st) -> dict:
     seed_everything(cfg["seed"])
+    sources, selection = _select_prompts(run_dir, cfg, [(str(p), read_jsonl(p)) for p in inputs if p.suffix == ".jsonl"])
+    dataset = grpo_dataset(*[(s, recs) for s, recs in sources if recs])
     backend = pick_backend(cfg["backend"])
     model, tok = load_model(run_dir/"models/sft/merged", backend, cfg["max_seq_length"], cfg["load_in_4bit"])
-    sources, selection = _select_prompts(run_dir, cfg, [(str(p), read_jsonl(p)) for p in inputs if p.suffix == ".jsonl"], model, tok)
-    dataset = grpo_dataset(*[(s, recs) for s, recs in sources if recs])
     ckpts = run_dir/"models/grpo/checkpoints"
     resume = resume_checkpoint(ckpts, cfg, clear=is_main_process())
     trainer = grpo_trainer(add_lora(model, cfg, backend), tok, dataset, cfg, ckpts, run_dir)

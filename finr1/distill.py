@@ -104,12 +104,16 @@ def _cell_text(cell:str) -> str|None:
     nums = parse_numbers(cell)
     return fmt_num(float(nums[0])) + ("%" if nums[0].pct else "") if len(nums) == 1 else None
 
+def _label(header:str) -> str:
+    "A column header as a reading names it; one that reads as arithmetic ('12/31/09', '2019 -20') is quoted."
+    return f'"{header}"' if re.search(r"\d\s*[-+*/^×÷−–]\s*\d", header) else header
+
 def _row_reading(table, name:str, value:float|None=None) -> str|None:
     "The table row `name` read left to right with its column headers: 'cost of sales: 2014 = 400, 2015 = 100'."
     for row in (table or [])[1:]:
         if row[0].strip() != name or (value is not None and not any(_close(v, value) for c in row[1:] for v in _cell_value(c))): continue
         cells = [(table[0][j].strip() if j < len(table[0]) else "", _cell_text(c)) for j, c in enumerate(row[1:], 1)]
-        cells = [f"{h} = {t}" if h else t for h, t in cells if t is not None]
+        cells = [f"{_label(h)} = {t}" if h else t for h, t in cells if t is not None]
         return f"{name}: {', '.join(cells)}" if cells else None
     return None
 
@@ -154,7 +158,7 @@ def render_trace(record:dict) -> tuple[str, str]:
     return "\n".join(lines), answer
 
 # %% ../nbs/02_distill.ipynb #da84f10b
-PROGRAM_TEACHER_VERSION = "v2"   # v2: traces copy each table row they read
+PROGRAM_TEACHER_VERSION = "v3"   # v2: traces copy each table row they read; v3: headers that read as arithmetic are quoted
 
 class ProgramTeacher(Generator):
     "The offline teacher: renders each record's gold program into a `<think>` trace ending in the executed answer."

@@ -114,16 +114,15 @@ PROFILES = dict(
     smoke=_BASE,
     tiny={**_BASE, **dict(
         profile="tiny", synthetic_train_n=112, synthetic_test_n=64, synthetic_rl_n=16, max_per_source=32,
-        sft_epochs=2, sft_max_steps=-1, sft_lr=1e-3,
-        grpo_max_steps=6, grpo_max_completion_length=192, grpo_lr=2e-5, grpo_beta=0.0, grpo_include_sft_prompts=False,
-        eval_benchmarks=["synthetic", "finqa", "convfinqa", "tfns"], eval_n=16, eval_max_new_tokens=192,
+        sft_epochs=2, sft_max_steps=-1, sft_lr=2e-3,
+        grpo_max_steps=4, grpo_max_completion_length=192, grpo_lr=2e-5, grpo_beta=0.0, grpo_include_sft_prompts=False,
+        eval_base=False, eval_benchmarks=["synthetic", "finqa", "tfns"], eval_n=16, eval_max_new_tokens=192,
         eval_batch_size=32, eval_per_benchmark=dict(
-            synthetic=dict(eval_n=64), finqa=dict(eval_n=2, eval_max_new_tokens=64),
-            convfinqa=dict(eval_n=2, eval_max_new_tokens=64), tfns=dict(eval_n=8, eval_max_new_tokens=64)))},
+            synthetic=dict(eval_n=64), finqa=dict(eval_n=2, eval_max_new_tokens=64), tfns=dict(eval_n=8, eval_max_new_tokens=64)))},
     cpu={**_BASE, **dict(   # "does RL help?" on a laptop: a larger SFT, fresh RL prompts, groups of 8, a 200-item held-out split
         profile="cpu", synthetic_train_n=192, synthetic_test_n=200, synthetic_rl_n=96, max_per_source=32,
-        sft_epochs=2, sft_max_steps=-1, sft_lr=1e-3,
-        grpo_num_generations=8, grpo_batch_size=16, grpo_max_steps=10, grpo_max_completion_length=192, grpo_lr=5e-5,
+        sft_epochs=2, sft_max_steps=-1, sft_lr=2e-3,
+        grpo_num_generations=8, grpo_batch_size=16, grpo_max_steps=20, grpo_max_completion_length=192, grpo_lr=5e-5,
         grpo_beta=0.0, grpo_loss_type="dr_grpo", grpo_temperature=1.0, grpo_include_sft_prompts=False,
         eval_base=False, eval_benchmarks=["synthetic"], eval_n=200, eval_max_new_tokens=192, eval_batch_size=40)},
     paper={**_BASE, **dict(

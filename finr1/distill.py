@@ -86,10 +86,12 @@ def step_line(step:dict, table=None) -> str:
     "One operation as a sentence with its arithmetic, e.g. 'Subtract: 5829 - 5735 = 94.'"
     op, res = step["op"], fmt_num(step["result"], final=step.get("final", False))
     if op in _TABLE_OPS:
-        nums = [fmt_num(v) for v in step["values"]]
-        expr = {"table_sum": " + ".join(nums), "table_average": f"({' + '.join(nums)}) / {len(nums)}"}.get(op, ", ".join(nums))
-        return f"{_TABLE_OPS[op]} of {step['args'][0]}: {expr} = {res}." if op in ("table_sum", "table_average") \
-            else f"{_TABLE_OPS[op]} of {step['args'][0]} ({expr}) is {res}."
+        name, nums = step["args"][0], [fmt_num(v) for v in step["values"]]
+        if op == "table_sum": return f"Sum of {name}: {' + '.join(nums)} = {res}."
+        if op == "table_average":                                        # one operation per line: the sum, then the division
+            total = fmt_num(sum(step["values"]))
+            return f"Sum of {name}: {' + '.join(nums)} = {total}.\nDivide by the count: {total} / {len(nums)} = {res}."
+        return f"{_TABLE_OPS[op]} of {name} ({', '.join(nums)}) is {res}."
     a, b = step["shown"]
     if op == "greater": return f"Compare: is {a} greater than {b}? {res.capitalize()}."
     if op == "multiply" and step["args"][1] == "const_100": return f"Convert to a percentage: {a} * 100 = {res}."
@@ -158,7 +160,7 @@ def render_trace(record:dict) -> tuple[str, str]:
     return "\n".join(lines), answer
 
 # %% ../nbs/02_distill.ipynb #da84f10b
-PROGRAM_TEACHER_VERSION = "v3"   # v2: traces copy each table row they read; v3: headers that read as arithmetic are quoted
+PROGRAM_TEACHER_VERSION = "v4"   # v2: traces copy each table row they read; v3: headers that read as arithmetic are quoted; v4: an average is a sum, then a division
 
 class ProgramTeacher(Generator):
     "The offline teacher: renders each record's gold program into a `<think>` trace ending in the executed answer."

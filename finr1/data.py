@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterable
 from tqdm.auto import tqdm
 from .core import answer_type as core_answer_type
-from .core import (ANSWER_TYPES, Record, execute_program, parse_program, answers_match, find_data_dir, read_jsonl, write_jsonl,
+from .core import (ANSWER_TYPES, Record, source_cap, execute_program, parse_program, answers_match, find_data_dir, read_jsonl, write_jsonl,
                         write_json, read_json, stage, open_run, prompt_messages, context_table)
 from .llm import embedded_model_dir
 
@@ -691,6 +691,11 @@ def _difficulty(cfg:dict) -> str:
     "The profile's `synthetic_difficulty` ('standard' for a config written before the field existed)."
     return cfg.get("synthetic_difficulty") or "standard"
 
+def _instruct_pool_n(cfg:dict) -> int|None:
+    "Finance-Instruct rows to read once for both uses: 4× the larger of the eval set and the training cap (None = all)."
+    cap = source_cap(cfg, "finance_instruct") if "finance_instruct" in cfg["train_sources"] else 0
+    return None if cap is None else 4 * max(cap, FINANCE_INSTRUCT_EVAL_N)
+
 def eval_records(cfg:dict, data_dir:Path|None) -> tuple[dict, dict, dict]:
     "Benchmark name → evaluation records; plus skipped benchmarks with reasons, and the full pools."
     from finr1.synthetic import synthetic_records   # the generator builds on this module's record schema
@@ -698,7 +703,7 @@ def eval_records(cfg:dict, data_dir:Path|None) -> tuple[dict, dict, dict]:
     for name in tqdm(cfg["eval_benchmarks"], desc="eval sets", leave=False):
         if name == "synthetic": evals[name] = synthetic_records(cfg["synthetic_test_n"], cfg["seed"], "test", _difficulty(cfg)); continue
         if name == "finance_instruct":
-            pool, why = finance_instruct_records(cfg, data_dir, None if cfg["profile"] == "paper" and cfg.get("max_per_source") is None else 4 * FINANCE_INSTRUCT_EVAL_N)
+            pool, why = finance_instruct_records(cfg, data_dir, _instruct_pool_n(cfg))
             pools[name] = pool if pool is not None else why   # training reuses the pool, or the reason
             if pool is None: skipped[name] = why; continue
             evals[name] = sample_records(pool, FINANCE_INSTRUCT_EVAL_N, cfg["seed"], name); continue
@@ -715,20 +720,20 @@ def training_records(cfg:dict, data_dir:Path|None,
                     ) -> tuple[dict, dict, dict]:
     "Source → decontaminated, capped, seeded training records; skipped sources with reasons; decontamination report."
     from finr1.synthetic import synthetic_records
-    train, skipped, decon, cap = {}, {}, {}, cfg.get("max_per_source")
+    train, skipped, decon = {}, {}, {}
     for name in tqdm(cfg["train_sources"], desc="train sources", leave=False):
         if name == "synthetic": pool = synthetic_records(cfg["synthetic_train_n"], cfg["seed"], "train", _difficulty(cfg))
         elif name == "finance_instruct":
             prior = (pools or {}).get(name)
             pool, why = (None, prior) if isinstance(prior, str) else (prior, None) if prior is not None else \
-                        finance_instruct_records(cfg, data_dir, None if cap is None else 4 * cap)
+                        finance_instruct_records(cfg, data_dir, _instruct_pool_n(cfg))
             if pool is None: skipped[name] = why; continue
         elif name not in TRAIN_LOADERS: raise KeyError(f"unknown source {name!r}; known: synthetic, finance_instruct, {', '.join(TRAIN_LOADERS)}")
         elif (why := _no_data(name, data_dir)): skipped[name] = why; continue
         else: pool = TRAIN_LOADERS[name](Path(data_dir))
         kept, rep = decontaminate(pool, evals)
         decon[name] = dict(pool=len(pool), dropped=rep["dropped"], dropped_pages=len(rep["dropped_pages"]), by_benchmark=rep["dropped_by_benchmark"])
-        train[name] = kept if name == "synthetic" else sample_records(kept, cap, cfg["seed"], "train/" + name)
+        train[name] = kept if name == "synthetic" else sample_records(kept, source_cap(cfg, name), cfg["seed"], "train/" + name)
     return train, skipped, decon
 
 # %% ../nbs/01_data.ipynb #c3b76b72

@@ -8,23 +8,24 @@ import ast, gc, hashlib, json, math, os, re, time
 from pathlib import Path
 from typing import Callable, Iterator
 from tqdm.auto import tqdm
-from .core import (LABELS, NO, SYSTEM_PROMPT, YES, answer_type, answers_match, cuda_available, cuda_vllm_available,
+from .core import (ConfigError, LABELS, NO, SYSTEM_PROMPT, YES, answer_type, answers_match, cuda_available, cuda_vllm_available,
                         extract_answer, file_digest, load_profile, open_run, parse_numbers, prompt_messages,
                         read_json, read_jsonl, read_manifest, stage, stage_is_fresh, write_json, write_jsonl)
 from .llm import embedded_model_dir
 from .data import sample_records
 from .llm import (AnswerJudge, Generator, HFGenerator, OpenAIGenerator, ResultCache, VLLMGenerator, cached_generate,
-                       make_judge)
+                       make_judge, model_id)
 from .rewards import format_ok as _layout_ok
 
 # %% auto #0
-__all__ = ['BENCHMARKS', 'PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'MODEL_TITLES', 'PAIRS', 'HUB_IDS', 'eval_prompt',
-           'record_kind', 'paper_table', 'check_eval_records', 'per_benchmark', 'benchmark_n', 'load_eval_sets',
-           'decoding_settings', 'format_compliant', 'lenient_answer', 'score_sample', 'bootstrap_ci',
-           'paired_bootstrap', 'summarize', 'make_generator', 'eval_sampling', 'entry_completion', 'make_answer_judge',
-           'evaluate_benchmark', 'stage_models', 'evaluate_all', 'results_table', 'detail_table', 'results_markdown',
-           'plot_accuracy', 'paired_comparisons', 'paired_table', 'write_reports', 'base_model_id', 'card_eval_results',
-           'model_card', 'write_model_cards', 'run_stage', 'evaluate_models']
+__all__ = ['BENCHMARKS', 'PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'EVAL_BACKENDS', 'MODEL_TITLES', 'PAIRS', 'HUB_IDS',
+           'eval_prompt', 'record_kind', 'paper_table', 'check_eval_records', 'per_benchmark', 'benchmark_n',
+           'load_eval_sets', 'decoding_settings', 'format_compliant', 'lenient_answer', 'score_sample', 'bootstrap_ci',
+           'paired_bootstrap', 'summarize', 'eval_backend', 'vllm_engine_kwargs', 'make_generator', 'eval_sampling',
+           'entry_completion', 'make_answer_judge', 'evaluate_benchmark', 'stage_models', 'evaluate_all',
+           'results_table', 'detail_table', 'results_markdown', 'plot_accuracy', 'paired_comparisons', 'paired_table',
+           'write_reports', 'base_model_id', 'card_eval_results', 'model_card', 'write_model_cards', 'run_stage',
+           'evaluate_models']
 
 # %% ../nbs/06_eval.ipynb #1c28d4c2
 BENCHMARKS = dict(
@@ -211,14 +212,32 @@ def summarize(samples:list[dict], # scored samples of one model on one benchmark
                 tokens_mean=sum(toks) / len(toks) if toks else None, tokens_total=sum(toks))
 
 # %% ../nbs/06_eval.ipynb #91612c2f
+EVAL_BACKENDS = ("auto", "hf", "vllm", "endpoint")
+
+def eval_backend(cfg:dict) -> str:
+    "The concrete `eval_backend` of the profile: hf | vllm | endpoint (`auto` = vLLM where CUDA and vLLM are usable)."
+    b = cfg["eval_backend"]
+    if b not in EVAL_BACKENDS: raise ConfigError(f"eval_backend must be one of {', '.join(EVAL_BACKENDS)}, got {b!r}")
+    if b == "auto": return "vllm" if cuda_vllm_available() else "hf"
+    if b == "vllm" and not cuda_vllm_available():
+        raise ConfigError("eval_backend=vllm needs a CUDA GPU and vLLM (pip install 'finr1[gpu]'); use eval_backend=auto, hf or endpoint")
+    return b
+
+def vllm_engine_kwargs(cfg:dict) -> dict:
+    "What `vllm.LLM` gets besides the model: the memory share and the context of the profile (`make gpu-check` checks the names)."
+    return dict(gpu_memory_utilization=cfg["eval_vllm_gpu_memory_utilization"], max_model_len=cfg["eval_vllm_max_model_len"])
+
+def _client(cfg:dict) -> dict: return dict(concurrency=cfg["teacher_concurrency"], timeout=cfg["teacher_timeout"], max_retries=cfg["teacher_max_retries"])
+
 def make_generator(model:str|Path, # model directory, hub id, or API model name
-                   cfg:dict,       # resolved profile (`backend`, `eval_batch_size`, the teacher endpoint for API models)
-                   api:bool=False, # `model` is served at the teacher's OpenAI-compatible endpoint
+                   cfg:dict,       # resolved profile (`eval_backend` and its settings, the teacher endpoint for API models)
+                   api:bool=False, # `model` is an API model at the teacher's OpenAI-compatible endpoint
                   ) -> Generator:
-    "The generator for `model`: the endpoint for an API model, vLLM on a CUDA machine that has it, else transformers."
-    if api: return OpenAIGenerator(model, cfg["teacher_base_url"], cfg["teacher_api_key_env"], concurrency=cfg["teacher_concurrency"],
-                                   timeout=cfg["teacher_timeout"], max_retries=cfg["teacher_max_retries"])
-    if cfg.get("backend", "auto") in ("auto", "vllm", "unsloth") and cuda_vllm_available(): return VLLMGenerator(str(model))
+    "The generator for `model`: the teacher's endpoint for an API model, else what `eval_backend` picks."
+    if api: return OpenAIGenerator(model, cfg["teacher_base_url"], cfg["teacher_api_key_env"], **_client(cfg))
+    backend = eval_backend(cfg)
+    if backend == "endpoint": return OpenAIGenerator(str(model), cfg["eval_base_url"], "OPENAI_API_KEY", cache_model=model_id(model), **_client(cfg))
+    if backend == "vllm": return VLLMGenerator(str(model), **vllm_engine_kwargs(cfg))
     return HFGenerator(model, batch_size=cfg["eval_batch_size"])
 
 def eval_sampling(gen:Generator, settings:dict) -> dict:
@@ -315,7 +334,7 @@ def evaluate_all(run_dir:str|Path,  # run directory (writes eval/)
                 samples, stats = evaluate_benchmark(gen, bench, records, settings, cache, judge)
                 write_jsonl(out/"samples"/f"{name.replace(':', '_')}__{bench}.jsonl", [dict(s, model=name, benchmark=bench) for s in samples])
                 rows.append(dict(model=name, model_path=str(model), model_id=gen.id, benchmark=bench, **summarize(samples, cfg["seed"]),
-                                 decoding=dict(settings, repetition_penalty=None) if api else settings, **stats))
+                                 decoding=dict(settings, repetition_penalty=None) if gen.kind == "openai" else settings, **stats))
         finally: gen.close()
     return rows
 

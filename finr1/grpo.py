@@ -7,15 +7,15 @@ from __future__ import annotations
 import json, math, os, shutil, time
 from contextlib import nullcontext
 from pathlib import Path
-from .core import (REPORTING_FIELDS, StageRecord, cfg_digest, cuda_available, cuda_vllm_available, extract_answer,
+from .core import (ConfigError, REPORTING_FIELDS, StageRecord, cfg_digest, cuda_available, cuda_vllm_available, extract_answer,
                         open_run, prompt_messages, read_json, read_jsonl, seed_everything, stage, write_json, write_jsonl)
 from .sft import StepTimer, add_lora, is_main_process, tracking, train_and_save
 from .llm import Generator, HFGenerator, ResultCache, cached_generate, generate_text, load_model, pick_backend
 from .rewards import accuracy_reward, format_ok, reward_functions
 
 # %% auto #0
-__all__ = ['grpo_dataset', 'pass_rates', 'select_learnable', 'grpo_config', 'resume_checkpoint', 'grpo_trainer', 'grpo_log',
-           'running_mean', 'plot_rewards', 'run_stage', 'main']
+__all__ = ['grpo_dataset', 'pass_rates', 'select_learnable', 'vllm_settings', 'grpo_config', 'resume_checkpoint', 'grpo_trainer',
+           'grpo_log', 'running_mean', 'plot_rewards', 'run_stage', 'main']
 
 # %% ../nbs/05_grpo.ipynb #c0428c65
 def grpo_dataset(*sources:tuple[str, list[dict]], # (file name, records) pairs: the RL set, then the SFT set
@@ -56,21 +56,34 @@ def select_learnable(records:list[dict], rates:list[dict]) -> list[dict]:
     keep = {r["id"] for r in rates if 0 < r["pass_rate"] < 1}
     return [r for r in records if r["id"] in keep]
 
+# %% ../nbs/05_grpo.ipynb #25167833
+def vllm_settings(cfg:dict, # resolved profile
+                 ) -> dict:
+    "`GRPOConfig`'s vLLM fields for the profile (empty when its rollouts do not use vLLM)."
+    if not cfg["grpo_use_vllm"]: return {}
+    if cfg["grpo_vllm_mode"] == "colocate":
+        return dict(use_vllm=True, vllm_mode="colocate", vllm_gpu_memory_utilization=cfg["grpo_vllm_gpu_memory_utilization"],
+                    vllm_max_model_length=cfg["grpo_vllm_max_model_length"])
+    if cfg["grpo_vllm_mode"] == "server":
+        return dict(use_vllm=True, vllm_mode="server", vllm_server_host=cfg["grpo_vllm_server_host"], vllm_server_port=cfg["grpo_vllm_server_port"])
+    raise ConfigError(f"grpo_vllm_mode must be colocate or server, got {cfg['grpo_vllm_mode']!r}")
+
 # %% ../nbs/05_grpo.ipynb #3496d913
 def grpo_config(cfg:dict,            # resolved profile
                 output_dir:str|Path,  # checkpoints
+                use_vllm:bool|None=None, # vLLM rollouts as the profile asks; None = only where CUDA and vLLM are usable
                 **kw):                # any other `GRPOConfig` field
     "TRL `GRPOConfig` from a profile (vLLM colocate on GPU when asked, CPU-safe settings otherwise)."
     from trl import GRPOConfig
     import torch
     gpu, G, B = cuda_available(), cfg["grpo_num_generations"], cfg["grpo_batch_size"]
     if (B * cfg["grpo_grad_accum"]) % G: raise ValueError(f"grpo_batch_size × grpo_grad_accum = {B * cfg['grpo_grad_accum']} must be divisible by grpo_num_generations = {G}")
-    vllm = bool(cfg["grpo_use_vllm"]) and cuda_vllm_available()
+    vllm = vllm_settings(cfg) if (cuda_vllm_available() if use_vllm is None else use_vllm) else {}   # no CUDA: transformers rollouts
     return GRPOConfig(output_dir=str(output_dir), per_device_train_batch_size=B, gradient_accumulation_steps=cfg["grpo_grad_accum"],
         num_generations=G, max_completion_length=cfg["grpo_max_completion_length"], beta=cfg["grpo_beta"],
         loss_type=cfg["grpo_loss_type"], learning_rate=cfg["grpo_lr"], max_steps=cfg["grpo_max_steps"],
         temperature=cfg["grpo_temperature"], seed=cfg["seed"], data_seed=cfg["seed"],
-        use_vllm=vllm, **(dict(vllm_mode=cfg.get("grpo_vllm_mode", "colocate")) if vllm else {}),
+        **vllm,
         use_cpu=not gpu, bf16=gpu and torch.cuda.is_bf16_supported(), gradient_checkpointing=gpu,
         logging_steps=1, save_strategy="steps", save_steps=max(1, cfg["grpo_max_steps"] // 4), save_total_limit=2,
         **{"report_to": "none", "dataloader_num_workers": 0, **kw})

@@ -21,9 +21,10 @@ __all__ = ['RETRYABLE', 'LOCAL_HOSTS', 'EMBEDDED_GGUF', 'BACKENDS', 'BINARY_REMI
            'RUBRIC_REMINDER', 'split_reasoning', 'final_answer', 'make_result', 'result_from_text', 'prompt_hash',
            'cache_key', 'ResultCache', 'Generator', 'base_urls', 'api_key_from_env', 'MalformedReply', 'classify_error',
            'backoff_delay', 'OpenAIGenerator', 'parse_completion', 'run_sync', 'cache_dir', 'embedded_gguf_path',
-           'embedded_model_dir', 'resolve_model', 'pick_backend', 'load_model', 'merge_adapter', 'model_id',
-           'HFGenerator', 'generate_text', 'VLLMGenerator', 'cached_generate', 'answer_judge_messages', 'parse_binary',
-           'make_judge', 'ask_judge', 'AnswerJudge', 'reasoning_judge_messages', 'parse_rubric']
+           'embedded_model_dir', 'resolve_model', 'pick_backend', 'device_map_for', 'unsloth_load_kwargs', 'load_model',
+           'merge_adapter', 'model_id', 'HFGenerator', 'generate_text', 'VLLMGenerator', 'cached_generate',
+           'answer_judge_messages', 'parse_binary', 'make_judge', 'ask_judge', 'AnswerJudge',
+           'reasoning_judge_messages', 'parse_rubric']
 
 # %% ../nbs/02a_llm.ipynb #dde8f171
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.S)
@@ -135,6 +136,11 @@ class Generator:
     def request_hash(self, messages:list[dict], record:dict|None=None) -> str: return prompt_hash(messages)
     def _generate(self, batch:list[list[dict]], records:list[dict]|None, done:Callable): raise NotImplementedError
     def close(self): "Free what the generator holds (a model, an engine)."
+    @property
+    def stats(self) -> Counter:
+        "Counts shared by this generator and its `with_sampling` copies: `requests` = chats sent to the model."
+        if "_stats" not in self.__dict__: self._stats = Counter()
+        return self._stats
 
     def generate(self, batch:list[list[dict]],         # chats (lists of {role, content})
                  records:list[dict]|None=None,          # the records behind the chats (the `program` teacher needs them)
@@ -142,6 +148,7 @@ class Generator:
                 ) -> list[dict]:
         "One result per chat, in order."
         out = [None] * len(batch)
+        self.stats["requests"] += len(batch)
         def done(i, r):
             out[i] = r
             if on_result: on_result(i, r)
@@ -218,14 +225,17 @@ class OpenAIGenerator(Generator):
                  timeout:float=600.0,        # seconds per request
                  max_retries:int=6,          # retries per request (transient errors only)
                  backoff_base:float=1.0, backoff_max:float=60.0, # backoff schedule (seconds)
-                 extra_body:dict|None=None): # endpoint-specific request fields (e.g. chat_template_kwargs)
-        self.model, self.urls = model, base_urls(base_url)
+                 extra_body:dict|None=None,  # endpoint-specific request fields (e.g. chat_template_kwargs)
+                 cache_model:str|None=None): # what the cache key names instead of `model` (a served local model's digest)
+        self.model, self.urls, self.cache_model = model, base_urls(base_url), cache_model
         self._api_key = api_key_from_env(api_key_env, self.urls)
         self.sampling = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, **(extra_body or {}))
         self.concurrency, self.timeout, self.max_retries = concurrency, timeout, max_retries
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self._rr = count()
     def __repr__(self): return f"OpenAIGenerator({self.model!r}, {self.urls}, concurrency={self.concurrency})"
+    @property
+    def id(self) -> str: return f"openai:{self.cache_model or self.model}"
 
 # %% ../nbs/02a_llm.ipynb #ad68f3db
 def parse_completion(resp, latency:float, attempts:int) -> dict:
@@ -356,6 +366,15 @@ def pick_backend(backend:str="auto", # auto | unsloth | hf
         raise ImportError("backend='unsloth' needs the GPU extra: pip install 'finr1[gpu]' (unsloth, unsloth_zoo)")
     return backend
 
+# %% ../nbs/02a_llm.ipynb #d3d93f88
+def device_map_for(training:bool=True,    # the model will be trained (else only generate)
+                   cuda:bool|None=None,   # CUDA present (default: ask torch)
+                  ) -> dict|str|None:
+    "`from_pretrained`'s `device_map`: None on CPU and in a distributed launch, this rank's GPU for training, 'auto' for inference."
+    if not (cuda_available() if cuda is None else cuda): return None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1: return None   # accelerate / DeepSpeed place the model
+    return {"": int(os.environ.get("LOCAL_RANK", "0"))} if training else "auto"
+
 # %% ../nbs/02a_llm.ipynb #9e72a998
 def _eos_rules(model, tok):
     "A padding token, and generation stopping at `<|im_end|>` (the ChatML end of turn) as well as the model's EOS."
@@ -366,23 +385,27 @@ def _eos_rules(model, tok):
     model.generation_config.eos_token_id = list(dict.fromkeys(eos))
     model.generation_config.pad_token_id = tok.pad_token_id
 
+def unsloth_load_kwargs(path:str, max_seq_length:int=1024, load_in_4bit:bool=False) -> dict:
+    "The keywords finr1 passes to Unsloth's `FastLanguageModel.from_pretrained` (`make gpu-check` checks them against Unsloth)."
+    return dict(model_name=path, max_seq_length=max_seq_length, load_in_4bit=load_in_4bit, dtype=None)
+
 def load_model(name_or_path:str|Path="embedded", # "embedded", a local path, or a hub id
                backend:str="auto",               # auto | unsloth | hf
                max_seq_length:int=1024,          # Unsloth's context length
                load_in_4bit:bool=False,          # 4-bit base weights (Unsloth / bitsandbytes, GPU only)
+               training:bool=True,               # for training (one GPU per process) or only generation (may spread)
               ):
     "Load a causal LM and its tokenizer: Unsloth `FastLanguageModel` on GPU, else transformers; EOS and padding set."
     import torch
     path, backend = resolve_model(name_or_path), pick_backend(backend)
     if backend == "unsloth":
         from unsloth import FastLanguageModel
-        model, tok = FastLanguageModel.from_pretrained(model_name=path, max_seq_length=max_seq_length,
-                                                       load_in_4bit=load_in_4bit, dtype=None)
+        model, tok = FastLanguageModel.from_pretrained(**unsloth_load_kwargs(path, max_seq_length, load_in_4bit))
     else:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         tok = AutoTokenizer.from_pretrained(path, clean_up_tokenization_spaces=False)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if cuda_available() else torch.float32,
-                                                     device_map="auto" if cuda_available() else None)
+                                                     device_map=device_map_for(training))
     _eos_rules(model, tok)
     return model, tok
 
@@ -444,7 +467,7 @@ class HFGenerator(Generator):
 
     def load(self):
         "The model and tokenizer, loaded on first use."
-        if self._lm is None: self._lm, self._tok = load_model(self.model, "hf")
+        if self._lm is None: self._lm, self._tok = load_model(self.model, "hf", training=False)
         return self._lm, self._tok
 
     def close(self):
@@ -489,8 +512,10 @@ class VLLMGenerator(Generator):
     kind = "vllm"
     def __init__(self, model:str, temperature:float=0.6, top_p:float=0.95, max_tokens:int=8192, seed:int=0,
                  **engine_kw): # passed to `vllm.LLM` (tensor_parallel_size, gpu_memory_utilization, max_model_len, ...)
-        self.model, self.engine_kw, self._llm = model, engine_kw, None
+        self.model, self.engine_kw, self._llm = str(model), engine_kw, None
         self.sampling = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+    @property
+    def id(self) -> str: return f"vllm:{model_id(self.model)}"
 
     def _generate(self, batch, records, done):
         from vllm import LLM, SamplingParams
@@ -502,6 +527,20 @@ class VLLMGenerator(Generator):
             c = o.outputs[0]
             done(i, result_from_text(c.text, usage=dict(prompt_tokens=len(o.prompt_token_ids), completion_tokens=len(c.token_ids)),
                                      latency=dt, finish_reason=c.finish_reason))
+
+# %% ../nbs/02a_llm.ipynb #7dba2f9c
+@patch
+def close(self:VLLMGenerator):
+    "Shut the engine down and give its GPU memory back (safe to call twice)."
+    llm, self._llm = self._llm, None
+    if llm is None: return
+    import torch
+    core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    if hasattr(core, "shutdown"): core.shutdown()                     # V1: the engine-core process
+    from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
+    destroy_model_parallel(); destroy_distributed_environment()
+    del llm, core; gc.collect()
+    if torch.cuda.is_available(): torch.cuda.empty_cache(); torch.cuda.synchronize()
 
 # %% ../nbs/02a_llm.ipynb #461e921b
 def cached_generate(gen:Generator, cache:ResultCache,

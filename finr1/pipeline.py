@@ -7,14 +7,16 @@ from __future__ import annotations
 import json, os, re, shutil, subprocess, sys, threading, time
 from pathlib import Path
 from fastcore.script import anno_parser, Param
-from .core import (STAGES, ConfigError, Profile, load_profile, open_run, parse_sets, read_json, read_manifest,
+from .core import (STAGES, ConfigError, Profile, check_device, gpu_problem, load_profile, package_versions, source_cap, open_run, parse_sets, read_json, read_manifest,
                         stale_reason, write_json, prompt_messages)
 from .llm import embedded_model_dir, resolve_model
 
 # %% auto #0
-__all__ = ['COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_module', 'ensure_upstream', 'stage_main', 'StageFailed',
-           'run_notebook', 'check_model', 'check_paths', 'run_pipeline', 'default_model', 'ask', 'env_executable',
-           'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve', 'finr1_eval', 'push_plan', 'finr1_push', 'main']
+__all__ = ['GPUS', 'PLAN_ASSUMPTIONS', 'MODEL_PARAMS', 'COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_module',
+           'ensure_upstream', 'stage_main', 'StageFailed', 'run_notebook', 'check_model', 'check_paths', 'run_pipeline',
+           'default_model', 'ask', 'env_executable', 'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve',
+           'finr1_eval', 'push_plan', 'finr1_push', 'model_params', 'train_tokens_per_second',
+           'decode_tokens_per_second', 'run_plan', 'backend_state', 'plan_text', 'finr1_plan', 'main']
 
 # %% ../nbs/07_pipeline.ipynb #bf1edd3d
 def nbs_path(path:str|Path|None=None) -> Path:
@@ -55,6 +57,7 @@ def stage_main(name:str,             # the stage to run
     try:
         if not run_dir: raise ConfigError("--run_dir is required")
         run_dir, cfg = open_run(run_dir, profile, parse_sets(sets))
+        check_device(cfg)
         if int(os.environ.get("WORLD_SIZE", "1")) == 1: ensure_upstream(run_dir, name, cfg)
         counts = stage_module(name).run_stage(run_dir, cfg)
     except ConfigError as e:
@@ -114,7 +117,7 @@ def run_pipeline(profile:str="tiny",     # smoke | tiny | cpu | paper
     "Execute the stage notebooks in order with papermill; return per-stage status, the reason each ran, and seconds."
     overrides = dict(overrides or {})
     if unknown := [s for s in stages or [] if s not in STAGES]: raise ConfigError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")
-    check_paths(load_profile(profile, **overrides))
+    check_device(check_paths(load_profile(profile, **overrides)))
     run_dir, cfg = open_run(Path(run_dir or Path("runs")/profile).resolve(), profile, overrides)
     todo, timings, t0 = stage_notebooks(nbs), {}, time.time()
     for i, (stage, nb) in enumerate(todo.items(), 1):
@@ -278,14 +281,140 @@ def finr1_push(dir:str,              # a model folder (models/sft/merged, …/ad
     print(f"pushed: {getattr(info, 'commit_url', info)}"); return 0
 
 
+# %% ../nbs/07_pipeline.ipynb #3506a95f
+GPUS = dict(   # dense bf16 TFLOP/s and HBM TB/s from the vendors' datasheets (SXM parts)
+    H100=dict(tflops=989, tbps=3.35, memory_gb=80), H200=dict(tflops=989, tbps=4.8, memory_gb=141),
+    A100=dict(tflops=312, tbps=2.0, memory_gb=80), L40S=dict(tflops=362, tbps=0.86, memory_gb=48))
+PLAN_ASSUMPTIONS = dict(
+    completion_tokens=1500,     # mean tokens of a reasoning completion (teacher, rollout, eval), capped by each max_tokens
+    answer_tokens=20,           # the `<answer>` block and tags around the reasoning
+    train_mfu=0.25,             # model FLOPs utilisation of LoRA training (Unsloth, gradient checkpointing)
+    train_flops_per_token=6,    # × parameters: forward 2, backward 2, recompute 2
+    decode_mbu=0.5,             # share of HBM bandwidth a decoding step reaches (vLLM)
+    eval_concurrency=256,       # sequences vLLM decodes at once in evaluation
+)
+MODEL_PARAMS = {"embedded": 0.135e9, "Qwen/Qwen2.5-7B-Instruct": 7.62e9}
+
+def model_params(model:str) -> float|None:
+    "Parameter count of a profile's `model`: known ids, else the size in its name (`…-7B-…`), else None."
+    if str(model) in MODEL_PARAMS: return MODEL_PARAMS[str(model)]
+    m = re.search(r"(?<![\d.])(\d+(?:\.\d+)?)B(?![a-z])", str(model))
+    return float(m.group(1)) * 1e9 if m else None
+
+# %% ../nbs/07_pipeline.ipynb #bf55ff5a
+def train_tokens_per_second(params:float, gpu:dict, a:dict=PLAN_ASSUMPTIONS) -> float:
+    "Training tokens/s of a `params`-parameter model on `gpu` at the assumed utilisation."
+    return a["train_mfu"] * gpu["tflops"] * 1e12 / (a["train_flops_per_token"] * params)
+
+def decode_tokens_per_second(params:float, gpu:dict, concurrency:int, a:dict=PLAN_ASSUMPTIONS) -> float:
+    "Generated tokens/s with `concurrency` sequences in flight: weight reads per step, capped by compute."
+    steps = a["decode_mbu"] * gpu["tbps"] * 1e12 / (2 * params)             # bf16: 2 bytes per parameter
+    return min(concurrency * steps, a["train_mfu"] * gpu["tflops"] * 1e12 / (2 * params))
+
+# %% ../nbs/07_pipeline.ipynb #bb66302c
+def _mean(xs): return sum(xs) / len(xs) if xs else 0.0
+
+def _sources(cfg:dict) -> tuple[dict, dict, dict, dict]:
+    "(source → training records, benchmark → eval records, skipped → reason, source → mean prompt tokens), as stage `data` reads them."
+    from finr1.data import eval_records, load_tokenizer, prompt_tokens, resolve_data_dir, training_records
+    data_dir = resolve_data_dir(cfg)
+    evals, eval_skipped, pools = eval_records(cfg, data_dir)
+    train, train_skipped, _ = training_records(cfg, data_dir, evals, pools)
+    tok = load_tokenizer()
+    prompt = {s: _mean(prompt_tokens(recs, tok, 200)) for s, recs in {**train, **evals}.items()}
+    return train, evals, {**{f"train/{k}": v for k, v in train_skipped.items()}, **{f"eval/{k}": v for k, v in eval_skipped.items()}}, prompt
+
+# %% ../nbs/07_pipeline.ipynb #b05f2139
+def run_plan(cfg:dict,         # resolved profile
+             gpu:str="H100",   # a key of `GPUS`
+             a:dict=PLAN_ASSUMPTIONS) -> dict:
+    "What a run of `cfg` would do and cost: records, teacher requests and tokens, judge calls, SFT tokens, GRPO rollouts, eval generations, GPU-hours."
+    from finr1.eval import benchmark_n, decoding_settings, stage_models
+    if gpu not in GPUS: raise ConfigError(f"unknown GPU {gpu!r}; known: {', '.join(GPUS)}")
+    train, evals, skipped, prompt = _sources(cfg)
+    n_train = sum(map(len, train.values()))
+    reason = lambda max_tokens: min(a["completion_tokens"], max_tokens)
+    paid = cfg["teacher"] != "program"
+    teacher = dict(requests=n_train if paid else 0, prompt_tokens=round(sum(len(r) * prompt[s] for s, r in train.items())) if paid else 0,
+                   completion_tokens=n_train * reason(cfg["teacher_max_tokens"]) if paid else 0)
+    text = sum(r.get("answer_type") == "text" for recs in train.values() for r in recs)
+    judge = dict(round1=text if cfg["judge"] != "rules" else 0, round2=n_train if cfg["judge"] != "rules" else 0)
+    sample_len = _mean([prompt[s] for s in train]) + reason(cfg["teacher_max_tokens"]) + a["answer_tokens"]
+    sft_tokens = cfg["sft_epochs"] * n_train * min(sample_len, cfg["sft_max_length"])
+    if cfg["sft_max_steps"] > 0: sft_tokens = min(sft_tokens, cfg["sft_max_steps"] * cfg["sft_batch_size"] * cfg["sft_grad_accum"] * sample_len)
+    per_step = cfg["grpo_batch_size"] * cfg["grpo_grad_accum"]
+    rollouts, rollout_len = cfg["grpo_max_steps"] * per_step, reason(cfg["grpo_max_completion_length"])
+    models = 2 + bool(cfg["eval_base"]) + len(cfg.get("eval_api_models") or [])
+    eval_n = {b: benchmark_n(cfg, b) or len(r) for b, r in evals.items()}
+    eval_tokens = sum(min(n, len(evals[b])) * reason(decoding_settings(cfg, b)["max_new_tokens"]) for b, n in eval_n.items())
+    local_models = 2 + bool(cfg["eval_base"])
+    plan = dict(profile=cfg["profile"], records={s: len(r) for s, r in train.items()}, skipped=skipped,
+                teacher_requests=teacher["requests"], teacher_tokens=teacher, judge_calls=judge["round1"] + judge["round2"],
+                judge_calls_by_round=judge, sft_tokens=round(sft_tokens), grpo_rollouts=rollouts,
+                grpo_generated_tokens=rollouts * rollout_len, grpo_generated_tokens_max=rollouts * cfg["grpo_max_completion_length"],
+                eval_generations=sum(min(n, len(evals[b])) for b, n in eval_n.items()) * models, eval_items=eval_n, assumptions=dict(a))
+    params = model_params(cfg["model"])
+    if params:
+        g = GPUS[gpu]; train_tps = train_tokens_per_second(params, g, a)
+        roll_tps, eval_tps = decode_tokens_per_second(params, g, per_step, a), decode_tokens_per_second(params, g, a["eval_concurrency"], a)
+        grpo_train = rollouts * (_mean(list(prompt.values())) + rollout_len) * (1 + (cfg["grpo_beta"] > 0) / 3)   # + the reference forward
+        hours = dict(sft=sft_tokens / train_tps, grpo=rollouts * rollout_len / roll_tps + grpo_train / train_tps,
+                     eval=local_models * eval_tokens / eval_tps)
+        plan.update(gpu=gpu, params=params, throughput=dict(train_tokens_per_s=round(train_tps), rollout_tokens_per_s=round(roll_tps),
+                    eval_tokens_per_s=round(eval_tps)), gpu_hours={**{k: round(v / 3600, 2) for k, v in hours.items()}, "total": round(sum(hours.values()) / 3600, 1)})
+    else: plan.update(gpu=gpu, params=None, gpu_hours=None)
+    return plan
+
+# %% ../nbs/07_pipeline.ipynb #0ce963ec
+def backend_state() -> dict:
+    "This machine: CUDA as torch sees it (and why not), the GPU libraries' versions, and what `backend=auto` picks."
+    import torch
+    from finr1.llm import pick_backend
+    from finr1.core import cuda_available, cuda_vllm_available
+    v = package_versions(("torch", "transformers", "trl", "peft", "accelerate", "vllm", "unsloth", "deepspeed"))
+    return dict(cuda=cuda_available(), torch_cuda_build=torch.version.cuda, gpu_problem=gpu_problem(),
+                devices=[torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda_available() else [],
+                training_backend=pick_backend("auto"), vllm_usable=cuda_vllm_available(), versions=v)
+
+# %% ../nbs/07_pipeline.ipynb #ea6badf5
+def plan_text(plan:dict, state:dict) -> str:
+    "A plan as a few readable lines."
+    t, h = plan["teacher_tokens"], plan.get("gpu_hours")
+    lines = [f"finr1 plan — profile {plan['profile']!r}",
+             f"records: {sum(plan['records'].values()):,} — " + ", ".join(f"{k} {v:,}" for k, v in plan["records"].items()),
+             *[f"  skipped {k}: {v}" for k, v in plan["skipped"].items()],
+             f"teacher: {plan['teacher_requests']:,} requests, ~{t['prompt_tokens']:,} prompt + ~{t['completion_tokens']:,} completion tokens",
+             f"judge: up to {plan['judge_calls']:,} calls (round 1 {plan['judge_calls_by_round']['round1']:,}, round 2 {plan['judge_calls_by_round']['round2']:,})",
+             f"SFT: ~{plan['sft_tokens']:,} training tokens",
+             f"GRPO: {plan['grpo_rollouts']:,} rollouts, ~{plan['grpo_generated_tokens']:,} generated tokens (at most {plan['grpo_generated_tokens_max']:,})",
+             f"eval: {plan['eval_generations']:,} generations — " + ", ".join(f"{k} {v}" for k, v in plan["eval_items"].items()) + " items per model"]
+    if h: lines += [f"GPU-hours on one {plan['gpu']}: SFT {h['sft']}, GRPO {h['grpo']}, eval {h['eval']} — total ~{h['total']} "
+                    f"(training {plan['throughput']['train_tokens_per_s']:,} tok/s, rollouts {plan['throughput']['rollout_tokens_per_s']:,} tok/s, "
+                    f"eval {plan['throughput']['eval_tokens_per_s']:,} tok/s)"]
+    lines += ["assumptions: " + ", ".join(f"{k}={v}" for k, v in plan["assumptions"].items()),
+              f"this machine: CUDA {state['cuda']} (torch built for CUDA {state['torch_cuda_build']}), training backend {state['training_backend']}, "
+              f"vLLM usable {state['vllm_usable']}" + (f" — {state['gpu_problem']}" if state["gpu_problem"] else ""),
+              "versions: " + ", ".join(f"{k} {v}" for k, v in state["versions"].items() if v)]
+    return "\n".join(lines)
+
+def finr1_plan(profile:str="tiny",  # profile: smoke | tiny | cpu | paper
+               set:Param("profile overrides key=value (repeatable)", str, nargs="+", action="extend")=None,
+               gpu:str="H100",      # GPU to estimate hours on: H100 | H200 | A100 | L40S
+               json:bool=False):    # print the plan as one JSON object
+    "What a run would do and cost — records, teacher requests, judge calls, tokens, GPU-hours — without calling a model."
+    cfg = check_paths(load_profile(profile, **parse_sets(set or [])))
+    plan = dict(run_plan(cfg, gpu), machine=backend_state())
+    import json as _json
+    print(_json.dumps(plan, default=str) if json else plan_text(plan, plan["machine"])); return 0
+
 # %% ../nbs/07_pipeline.ipynb #17a16499
-COMMANDS = dict(run=finr1_run, eval=finr1_eval, ask=finr1_ask, serve=finr1_serve, push=finr1_push)
+COMMANDS = dict(run=finr1_run, plan=finr1_plan, eval=finr1_eval, ask=finr1_ask, serve=finr1_serve, push=finr1_push)
 
 def main(argv:list[str]|None=None) -> int:
-    "Entry point of the `finr1` console script: `finr1 {run,eval,ask,serve,push} …`; a user's mistake is one line, exit 2."
+    "Entry point of the `finr1` console script: `finr1 {run,plan,eval,ask,serve,push} …`; a user's mistake is one line, exit 2."
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print("usage: finr1 {run,eval,ask,serve,push} [options]   (finr1 <command> --help)\n")
+        print("usage: finr1 {run,plan,eval,ask,serve,push} [options]   (finr1 <command> --help)\n")
         for k, f in COMMANDS.items(): print(f"  {k:6s} {f.__doc__}")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     f = COMMANDS[argv[0]]

@@ -8,8 +8,9 @@ from .core import cuda_available, importable
 _UNSLOTH_FIRST = cuda_available() and importable("unsloth")  # Unsloth patches transformers / TRL / PEFT: import it before them
 
 # %% auto #0
-__all__ = ['LLAMA_LINEAR', 'lora_targets', 'add_lora', 'sft_dataset', 'sft_config', 'tracking', 'StepTimer', 'sft_trainer',
-           'is_main_process', 'save_models', 'sft_log', 'plot_loss', 'train_and_save', 'run_stage', 'main']
+__all__ = ['LLAMA_LINEAR', 'lora_targets', 'lora_kwargs', 'add_lora', 'sft_dataset', 'sft_config', 'tracking', 'StepTimer',
+           'sft_trainer', 'is_main_process', 'save_models', 'sft_log', 'plot_loss', 'train_and_save', 'run_stage',
+           'main']
 
 # %% ../nbs/04_sft.ipynb #55c97e0f
 import json, math, os, time
@@ -30,19 +31,24 @@ def lora_targets(spec:str|list, # "all-linear" or comma-separated module names (
     return [s.strip() for s in spec.split(",") if s.strip()] if isinstance(spec, str) else list(spec)
 
 # %% ../nbs/04_sft.ipynb #38b8a60e
+def lora_kwargs(cfg:dict,         # resolved profile (sft_lora_r, sft_lora_alpha, sft_lora_dropout, sft_target_modules, seed)
+                backend:str="hf",  # unsloth: `FastLanguageModel.get_peft_model`'s keywords; hf: `peft.LoraConfig`'s
+               ) -> dict:
+    "The LoRA keywords finr1 passes to Unsloth or PEFT (`make gpu-check` checks Unsloth's against the installed package)."
+    kw = dict(r=cfg["sft_lora_r"], lora_alpha=cfg["sft_lora_alpha"], lora_dropout=cfg["sft_lora_dropout"],
+              target_modules=lora_targets(cfg["sft_target_modules"], backend), bias="none")
+    return dict(kw, random_state=cfg["seed"], use_gradient_checkpointing="unsloth") if backend == "unsloth" else dict(kw, task_type="CAUSAL_LM")
+
 def add_lora(model,             # a model from `load_model`
              cfg:dict,           # resolved profile (sft_lora_r, sft_lora_alpha, sft_lora_dropout, sft_target_modules, seed)
              backend:str="hf",   # the backend `model` was loaded with
             ):
     "Wrap `model` with fresh LoRA adapters: Unsloth's `get_peft_model` or PEFT's."
-    kw = dict(r=cfg["sft_lora_r"], lora_alpha=cfg["sft_lora_alpha"], lora_dropout=cfg["sft_lora_dropout"],
-              target_modules=lora_targets(cfg["sft_target_modules"], backend))
     if backend == "unsloth":
         from unsloth import FastLanguageModel
-        return FastLanguageModel.get_peft_model(model, **kw, bias="none", random_state=cfg["seed"],
-                                                use_gradient_checkpointing="unsloth")
+        return FastLanguageModel.get_peft_model(model, **lora_kwargs(cfg, backend))
     from peft import LoraConfig, get_peft_model
-    return get_peft_model(model, LoraConfig(**kw, bias="none", task_type="CAUSAL_LM"))
+    return get_peft_model(model, LoraConfig(**lora_kwargs(cfg, backend)))
 
 # %% ../nbs/04_sft.ipynb #1929e2e4
 def sft_dataset(records:list[dict],   # records with `question`, `answer` and the accepted `reasoning`

@@ -13,8 +13,7 @@ from .core import (ConfigError, LABELS, NO, SYSTEM_PROMPT, YES, answer_type, ans
                         read_json, read_jsonl, read_manifest, stage, stage_is_fresh, write_json, write_jsonl)
 from .llm import embedded_model_dir
 from .data import sample_records
-from .llm import (AnswerJudge, Generator, HFGenerator, OpenAIGenerator, ResultCache, VLLMGenerator, cached_generate,
-                       make_judge, model_id)
+from .llm import (AnswerJudge, Generator, OpenAIGenerator, ResultCache, cached_generate, local_generator, make_judge, model_id)
 from .rewards import format_ok as _layout_ok
 
 # %% auto #0
@@ -237,8 +236,7 @@ def make_generator(model:str|Path, # model directory, hub id, or API model name
     if api: return OpenAIGenerator(model, cfg["teacher_base_url"], cfg["teacher_api_key_env"], **_client(cfg))
     backend = eval_backend(cfg)
     if backend == "endpoint": return OpenAIGenerator(str(model), cfg["eval_base_url"], "OPENAI_API_KEY", cache_model=model_id(model), **_client(cfg))
-    if backend == "vllm": return VLLMGenerator(str(model), **vllm_engine_kwargs(cfg))
-    return HFGenerator(model, batch_size=cfg["eval_batch_size"])
+    return local_generator(model, backend=backend, batch_size=cfg["eval_batch_size"], **(vllm_engine_kwargs(cfg) if backend == "vllm" else {}))
 
 def eval_sampling(gen:Generator, settings:dict) -> dict:
     "Decoding `settings` as `gen` takes them: an endpoint gets no repetition penalty (the OpenAI chat API has none)."

@@ -10,7 +10,7 @@ from pathlib import Path
 from .core import (ConfigError, REPORTING_FIELDS, StageRecord, cfg_digest, cuda_available, cuda_vllm_available, extract_answer,
                         open_run, prompt_messages, read_json, read_jsonl, seed_everything, stage, write_json, write_jsonl)
 from .sft import StepTimer, add_lora, is_main_process, tracking, train_and_save
-from .llm import Generator, HFGenerator, ResultCache, cached_generate, generate_text, load_model, pick_backend
+from .llm import Generator, ResultCache, cached_generate, generate_text, load_model, local_generator, pick_backend
 from .rewards import accuracy_reward, format_ok, reward_functions
 
 # %% auto #0
@@ -35,7 +35,7 @@ def grpo_dataset(*sources:tuple[str, list[dict]], # (file name, records) pairs: 
     return Dataset.from_list(rows)
 
 # %% ../nbs/05_grpo.ipynb #dfe412a4
-def pass_rates(gen:Generator,       # the SFT model with the rollout sampling, e.g. `HFGenerator(model, temperature=1.0)`
+def pass_rates(gen:Generator,       # the SFT model with the rollout sampling, e.g. `local_generator(model, temperature=1.0)`
                records:list[dict],  # candidate prompts with gold `answer`
                k:int,               # samples per prompt
                cache:ResultCache,   # resumable store of the samples
@@ -166,8 +166,8 @@ def _select_prompts(run_dir:Path, cfg:dict, sources:list[tuple[str, list[dict]]]
     k = cfg["grpo_pass_rate_k"]
     if not k: return sources, {}
     records = list({r["id"]: r for _, recs in sources for r in recs}.values())
-    gen = HFGenerator(run_dir/"models/sft/merged", temperature=cfg["grpo_temperature"], top_p=1.0,
-                      max_tokens=cfg["grpo_max_completion_length"], seed=cfg["seed"], batch_size=16)
+    gen = local_generator(run_dir/"models/sft/merged", temperature=cfg["grpo_temperature"], top_p=1.0,
+                          max_tokens=cfg["grpo_max_completion_length"], seed=cfg["seed"], batch_size=16)
     try: rates = pass_rates(gen, records, k, ResultCache(run_dir/"models/grpo/pass_rate_samples.jsonl"), cfg["seed"])
     finally: gen.close()
     write_jsonl(run_dir/"models/grpo/pass_rates.jsonl", rates)

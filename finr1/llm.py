@@ -22,8 +22,8 @@ __all__ = ['RETRYABLE', 'LOCAL_HOSTS', 'EMBEDDED_GGUF', 'BACKENDS', 'BINARY_REMI
            'cache_key', 'ResultCache', 'Generator', 'base_urls', 'api_key_from_env', 'MalformedReply', 'classify_error',
            'backoff_delay', 'OpenAIGenerator', 'parse_completion', 'run_sync', 'cache_dir', 'embedded_gguf_path',
            'embedded_model_dir', 'resolve_model', 'pick_backend', 'device_map_for', 'unsloth_load_kwargs', 'load_model',
-           'merge_adapter', 'model_id', 'HFGenerator', 'generate_text', 'VLLMGenerator', 'cached_generate',
-           'answer_judge_messages', 'parse_binary', 'make_judge', 'ask_judge', 'AnswerJudge',
+           'merge_adapter', 'model_id', 'HFGenerator', 'generate_text', 'VLLMGenerator', 'local_generator',
+           'cached_generate', 'answer_judge_messages', 'parse_binary', 'make_judge', 'ask_judge', 'AnswerJudge',
            'reasoning_judge_messages', 'parse_rubric']
 
 # %% ../nbs/02a_llm.ipynb #dde8f171
@@ -541,6 +541,19 @@ def close(self:VLLMGenerator):
     destroy_model_parallel(); destroy_distributed_environment()
     del llm, core; gc.collect()
     if torch.cuda.is_available(): torch.cuda.empty_cache(); torch.cuda.synchronize()
+
+# %% ../nbs/02a_llm.ipynb #1c45f7d0
+def local_generator(model:str|Path,       # "embedded", a model directory or a hub id
+                    temperature:float=0.6, top_p:float=0.95, max_tokens:int=512, seed:int=0,
+                    backend:str="auto",   # auto (vLLM where usable) | hf | vllm
+                    batch_size:int=8,     # prompts per `generate` call (transformers only; vLLM batches itself)
+                    progress:bool=True,   # a progress bar (transformers only)
+                    **engine_kw) -> Generator: # `vllm.LLM` arguments (gpu_memory_utilization, max_model_len, ...)
+    "A run's model in this process: vLLM's engine (`backend='vllm'`, or `auto` where CUDA and vLLM are usable), else transformers."
+    if backend not in ("auto", "hf", "vllm"): raise ConfigError(f"backend must be auto, hf or vllm, got {backend!r}")
+    sampling = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+    if backend == "vllm" or (backend == "auto" and cuda_vllm_available()): return VLLMGenerator(str(resolve_model(model)), **sampling, **engine_kw)
+    return HFGenerator(model, **sampling, batch_size=batch_size, progress=progress)
 
 # %% ../nbs/02a_llm.ipynb #461e921b
 def cached_generate(gen:Generator, cache:ResultCache,

@@ -153,3 +153,46 @@ def test_push_dry_run_and_offline_push(smoke_run, tmp_path):
     r = subprocess.run([FINR1, "push", str(folder), "--repo-id", "me/x"], capture_output=True, text=True, timeout=120,
                        env={k: v for k, v in os.environ.items() if k != "HF_TOKEN"})
     assert r.returncode == 2 and "HF_TOKEN is not set" in r.stderr
+
+def test_eval_notebook_through_an_openai_endpoint(smoke_run, tmp_path, transformers_serve):
+    """The `06_eval` notebook with every model served at an OpenAI-compatible endpoint (`eval_backend=endpoint`, a real
+    `transformers serve` on 127.0.0.1): the path a vLLM or API generator takes, not the in-process transformers one.
+    The run's models are hard-linked into a copy (eval only reads them); everything eval writes is the copy's own."""
+    import shutil
+    run, _ = smoke_run
+    copy = tmp_path/"endpoint"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("models"))
+    shutil.copytree(run/"models", copy/"models", copy_function=os.link, ignore=shutil.ignore_patterns("README.md", "checkpoints"))
+    _, url = transformers_serve
+    r = subprocess.run([FINR1, "run", "--profile", "smoke", "--run-dir", str(copy), "--stages", "eval",
+                        "--set", "eval_backend=endpoint", f"eval_base_url={url}"], capture_output=True, text=True, cwd=ROOT, timeout=1200)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = read_json(copy/"eval"/"results.json")
+    rows = res["results"]
+    assert {x["model"] for x in rows} == {"base", "sft", "grpo"} and {x["backend"] for x in rows} == {"openai"}
+    assert all(x["failed"] == 0 and x["generated"] == x["n"] > 0 for x in rows)
+    assert all(x["model_id"].startswith("openai:sha256:") for x in rows)      # cached under the weights' digest, not the path
+    executed = nbformat.read(copy/"notebooks"/"06_eval.ipynb", as_version=4)
+    outputs = "".join(o.get("text", "") + json.dumps(o.get("data", {})) for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "'openai'" in outputs                                              # the demo cells took the endpoint too
+    assert read_json(run/"eval"/"results.json")["results"][0]["backend"] == "hf"   # the original run is untouched
+
+def test_plan_json_for_the_paper_profile(data_dir):
+    "`finr1 plan --profile paper --json`: one JSON object with the plan's keys, teacher requests on the paper's scale (≤ 60k)."
+    r = subprocess.run([FINR1, "plan", "--profile", "paper", "--set", f"data_dir={data_dir}", "--json"], capture_output=True, text=True,
+                       cwd=ROOT, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    plan = json.loads(r.stdout)
+    assert {"records", "teacher_requests", "judge_calls", "sft_tokens", "grpo_rollouts", "eval_generations", "gpu_hours"} <= set(plan)
+    assert 1_000 < plan["teacher_requests"] == sum(plan["records"].values()) <= 60_000
+    assert plan["grpo_rollouts"] == 500 * 8 * 4 and plan["gpu_hours"]["total"] > 0
+    assert "finance_instruct" in " ".join(plan["skipped"])                   # offline: skipped, with the reason
+    assert plan["machine"]["training_backend"] in ("hf", "unsloth")
+
+def test_paper_without_a_gpu_is_one_line():
+    "The `paper` profile on a machine whose torch cannot use a GPU stops before anything runs, unless backend=hf is asked for."
+    from finr1.core import gpu_problem
+    if gpu_problem() is None: pytest.skip("this machine has a usable GPU")
+    r = subprocess.run([FINR1, "run", "--profile", "paper"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().startswith("finr1: error: profile 'paper' requires a CUDA GPU")
+    assert len(r.stderr.strip().splitlines()) == 1 and "backend=hf" in r.stderr

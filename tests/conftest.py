@@ -16,13 +16,13 @@ def free_port() -> int:
     "A free TCP port on 127.0.0.1."
     with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
-@pytest.fixture(scope="session")
-def transformers_serve():
-    "`transformers serve` with the embedded SmolLM2 on 127.0.0.1 (started once for the session): (model id, base URL)."
-    model, port = embedded_model_dir(), free_port()
+def _serve(model=None):
+    "Start `transformers serve` on a free port of 127.0.0.1 — pinned to `model`, or loading whichever model a request names."
+    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
-    proc = subprocess.Popen(serve_command(model, port=port, backend="transformers"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    cmd = serve_command(model or "_", port=port, backend="transformers")
+    if model is None: cmd.remove("_")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = time.time() + 180
     while time.time() < deadline:
         if proc.poll() is not None: pytest.fail(f"transformers serve exited: {proc.stderr.read().decode()[-2000:]}")
@@ -30,7 +30,24 @@ def transformers_serve():
             if urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).status == 200: break
         except OSError: time.sleep(0.5)
     else: proc.kill(); pytest.fail("transformers serve did not come up in 180 s")
-    yield str(model), f"http://127.0.0.1:{port}/v1"
+    return proc, f"http://127.0.0.1:{port}/v1"
+
+def _stop(proc):
     proc.terminate()
     try: proc.wait(timeout=20)
     except subprocess.TimeoutExpired: proc.kill()
+
+@pytest.fixture(scope="session")
+def transformers_serve():
+    "`transformers serve` pinned to the embedded SmolLM2 on 127.0.0.1 (started once for the session): (model id, base URL)."
+    model = embedded_model_dir()
+    proc, url = _serve(model)
+    yield str(model), url
+    _stop(proc)
+
+@pytest.fixture(scope="session")
+def transformers_serve_any():
+    "`transformers serve` on 127.0.0.1 that loads the model each request names (a path): its base URL."
+    proc, url = _serve()
+    yield url
+    _stop(proc)

@@ -91,7 +91,7 @@ PROFILE_DOCS = dict(
     eval_batch_size="evaluation generation batch size",
     eval_backend=("how the evaluated models generate: auto (vLLM on a CUDA machine that has it, else transformers) | hf | vllm | "
                   "endpoint (each model served at eval_base_url, e.g. `vllm serve` or `transformers serve`, asked for by its path)"),
-    eval_base_url="OpenAI-compatible base URL that serves the run's models when eval_backend=endpoint",
+    eval_base_url="OpenAI-compatible base URL that serves the run's models when eval_backend=endpoint (a key, if it wants one: OPENAI_API_KEY)",
     eval_vllm_gpu_memory_utilization="share of the GPU's memory each evaluation vLLM engine takes (one engine at a time)",
     eval_vllm_max_model_len="vLLM context for evaluation: longest prompt + eval_max_new_tokens (None = the model's own)",
     eval_per_benchmark="per-benchmark overrides of eval_n / eval_max_new_tokens, e.g. {'finqa': {'eval_n': 8}}",
@@ -187,9 +187,9 @@ PAPER_ASSUMPTIONS = dict(
         "0.45 of one 80 GB GPU, colocated with training. Qwen2.5-7B: 28 layers × 4 KV heads × 128 dims × 2 (K, V) × 2 bytes "
         "= 56 KiB of KV cache per token. One generation step samples 8 × 4 = 32 completions of up to 8,192 tokens (prompt + "
         "4,096 new) = 262k tokens = 15.0 GB of KV. vLLM's share: 36 GB = 15.2 GB weights + ~3 GB graphs and activations + "
-        "17.8 GB KV (~325k tokens, room for all 32 at once). The trainer keeps 44 GB: 15.2 GB of bf16 weights, ~2.3 GB for "
+        "17.8 GB KV (~310k tokens, room for all 32 at once). The trainer keeps 44 GB: 15.2 GB of bf16 weights, ~2.3 GB for "
         "LoRA r64 with its AdamW state, the rest for checkpointed activations. TRL's default 0.3 leaves ~6 GB of KV "
-        "(~105k tokens): vLLM would preempt and recompute"),
+        "(~100k tokens): vLLM would preempt and recompute"),
     grpo_vllm_max_model_length="8192 = a 4,096-token prompt budget (FinQA / ConvFinQA pages fit) + 4,096 completion tokens",
     eval_vllm_max_model_len="16384 = prompt + eval_max_new_tokens (8,192); the engine runs alone at 0.9 of the GPU, one model at a time",
 )

@@ -13,7 +13,8 @@ from .core import (ConfigError, LABELS, NO, SYSTEM_PROMPT, YES, answer_type, ans
                         read_json, read_jsonl, read_manifest, stage, stage_is_fresh, write_json, write_jsonl)
 from .llm import embedded_model_dir
 from .data import sample_records
-from .llm import (AnswerJudge, Generator, OpenAIGenerator, ResultCache, cached_generate, local_generator, make_judge, model_id)
+from .llm import (AnswerJudge, Generator, OpenAIGenerator, ResultCache, cached_generate, client_settings, local_generator,
+                       make_judge, model_id)
 from .rewards import format_ok as _layout_ok
 
 # %% auto #0
@@ -219,24 +220,26 @@ def eval_backend(cfg:dict) -> str:
     if b not in EVAL_BACKENDS: raise ConfigError(f"eval_backend must be one of {', '.join(EVAL_BACKENDS)}, got {b!r}")
     if b == "auto": return "vllm" if cuda_vllm_available() else "hf"
     if b == "vllm" and not cuda_vllm_available():
-        raise ConfigError("eval_backend=vllm needs a CUDA GPU and vLLM (pip install 'finr1[gpu]'); use eval_backend=auto, hf or endpoint")
+        raise ConfigError("eval_backend=vllm needs a CUDA GPU and vLLM (pip install 'finr1[gpu]'); "
+                          "use eval_backend=auto, hf or endpoint")
     return b
 
 def vllm_engine_kwargs(cfg:dict) -> dict:
-    "What `vllm.LLM` gets besides the model: the memory share and the context of the profile (`make gpu-check` checks the names)."
-    return dict(gpu_memory_utilization=cfg["eval_vllm_gpu_memory_utilization"], max_model_len=cfg["eval_vllm_max_model_len"])
-
-def _client(cfg:dict) -> dict: return dict(concurrency=cfg["teacher_concurrency"], timeout=cfg["teacher_timeout"], max_retries=cfg["teacher_max_retries"])
+    "What `vllm.LLM` gets besides the model: the profile's memory share and context (`make gpu-check` checks the names)."
+    return dict(gpu_memory_utilization=cfg["eval_vllm_gpu_memory_utilization"],
+                max_model_len=cfg["eval_vllm_max_model_len"])
 
 def make_generator(model:str|Path, # model directory, hub id, or API model name
                    cfg:dict,       # resolved profile (`eval_backend` and its settings, the teacher endpoint for API models)
                    api:bool=False, # `model` is an API model at the teacher's OpenAI-compatible endpoint
                   ) -> Generator:
     "The generator for `model`: the teacher's endpoint for an API model, else what `eval_backend` picks."
-    if api: return OpenAIGenerator(model, cfg["teacher_base_url"], cfg["teacher_api_key_env"], **_client(cfg))
+    if api: return OpenAIGenerator(model, cfg["teacher_base_url"], cfg["teacher_api_key_env"], **client_settings(cfg))
     backend = eval_backend(cfg)
-    if backend == "endpoint": return OpenAIGenerator(str(model), cfg["eval_base_url"], "OPENAI_API_KEY", cache_model=model_id(model), **_client(cfg))
-    return local_generator(model, backend=backend, batch_size=cfg["eval_batch_size"], **(vllm_engine_kwargs(cfg) if backend == "vllm" else {}))
+    if backend == "endpoint":   # the server is asked for the model by its path; its results are cached under the weights' digest
+        return OpenAIGenerator(str(model), cfg["eval_base_url"], "OPENAI_API_KEY", cache_model=model_id(model), **client_settings(cfg))
+    engine = vllm_engine_kwargs(cfg) if backend == "vllm" else {}
+    return local_generator(model, backend=backend, batch_size=cfg["eval_batch_size"], **engine)
 
 def eval_sampling(gen:Generator, settings:dict) -> dict:
     "Decoding `settings` as `gen` takes them: an endpoint gets no repetition penalty (the OpenAI chat API has none)."

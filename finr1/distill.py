@@ -10,7 +10,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 from .core import (execute_program, parse_program, program_trace, parse_numbers, answers_match, format_completion, prompt_messages,
                         context_table, read_jsonl, write_jsonl, write_json, stage, stage_input, open_run, find_data_dir)
-from .llm import (Generator, HFGenerator, OpenAIGenerator, ResultCache, VLLMGenerator, cached_generate, client_settings, make_result,
+from .llm import (Generator, HFGenerator, OpenAIGenerator, ResultCache, VLLMGenerator, cached_generate, client_settings,
+                       make_result,
                        prompt_hash)
 
 # %% auto #0
@@ -187,7 +188,8 @@ def make_teacher(cfg:dict) -> Generator:
     samp = dict(temperature=cfg["teacher_temperature"], top_p=cfg["teacher_top_p"], max_tokens=cfg["teacher_max_tokens"])
     if t == "program": return ProgramTeacher()
     if t == "openai":
-        return OpenAIGenerator(cfg["teacher_model"], cfg["teacher_base_url"], cfg["teacher_api_key_env"], **samp, **client_settings(cfg))
+        return OpenAIGenerator(cfg["teacher_model"], cfg["teacher_base_url"], cfg["teacher_api_key_env"], **samp,
+                               **client_settings(cfg))
     if t == "hf": return HFGenerator(cfg["teacher_model"], **samp, seed=cfg["seed"])
     if t == "vllm": return VLLMGenerator(cfg["teacher_model"], **samp, seed=cfg["seed"])
     raise ValueError(f"unknown teacher {t!r}; choose one of {TEACHERS}")

@@ -8,12 +8,14 @@ import ast, gc, hashlib, json, math, os, re, time
 from pathlib import Path
 from typing import Callable, Iterator
 from tqdm.auto import tqdm
-from .core import (ConfigError, LABELS, NO, SYSTEM_PROMPT, YES, answer_type, answers_match, cuda_available, cuda_vllm_available,
+from .core import (ConfigError, LABELS, NO, SYSTEM_PROMPT, YES, answer_type, answers_match, cuda_available,
+                        cuda_vllm_available,
                         extract_answer, file_digest, load_profile, open_run, parse_numbers, prompt_messages,
                         read_json, read_jsonl, read_manifest, stage, stage_is_fresh, write_json, write_jsonl)
 from .llm import embedded_model_dir
 from .data import sample_records
-from .llm import (AnswerJudge, Generator, OpenAIGenerator, ResultCache, cached_generate, client_settings, local_generator,
+from .llm import (AnswerJudge, Generator, OpenAIGenerator, ResultCache, cached_generate, client_settings,
+                       local_generator,
                        make_judge, model_id)
 from .rewards import format_ok as _layout_ok
 
@@ -225,19 +227,20 @@ def eval_backend(cfg:dict) -> str:
     return b
 
 def vllm_engine_kwargs(cfg:dict) -> dict:
-    "What `vllm.LLM` gets besides the model: the profile's memory share and context (`make gpu-check` checks the names)."
+    "`vllm.LLM`'s arguments besides the model: the profile's memory share and context (checked by `make gpu-check`)."
     return dict(gpu_memory_utilization=cfg["eval_vllm_gpu_memory_utilization"],
                 max_model_len=cfg["eval_vllm_max_model_len"])
 
 def make_generator(model:str|Path, # model directory, hub id, or API model name
-                   cfg:dict,       # resolved profile (`eval_backend` and its settings, the teacher endpoint for API models)
+                   cfg:dict,       # resolved profile (`eval_backend` and its settings, the teacher's endpoint)
                    api:bool=False, # `model` is an API model at the teacher's OpenAI-compatible endpoint
                   ) -> Generator:
     "The generator for `model`: the teacher's endpoint for an API model, else what `eval_backend` picks."
     if api: return OpenAIGenerator(model, cfg["teacher_base_url"], cfg["teacher_api_key_env"], **client_settings(cfg))
     backend = eval_backend(cfg)
-    if backend == "endpoint":   # the server is asked for the model by its path; its results are cached under the weights' digest
-        return OpenAIGenerator(str(model), cfg["eval_base_url"], "OPENAI_API_KEY", cache_model=model_id(model), **client_settings(cfg))
+    if backend == "endpoint":   # asked for by its path, cached under its weights' digest
+        return OpenAIGenerator(str(model), cfg["eval_base_url"], "OPENAI_API_KEY", cache_model=model_id(model),
+                               **client_settings(cfg))
     engine = vllm_engine_kwargs(cfg) if backend == "vllm" else {}
     return local_generator(model, backend=backend, batch_size=cfg["eval_batch_size"], **engine)
 
@@ -335,7 +338,8 @@ def evaluate_all(run_dir:str|Path,  # run directory (writes eval/)
                 samples, stats = evaluate_benchmark(gen, bench, records, settings, cache, judge)
                 write_jsonl(out/"samples"/f"{name.replace(':', '_')}__{bench}.jsonl", [dict(s, model=name, benchmark=bench) for s in samples])
                 rows.append(dict(model=name, model_path=str(model), model_id=gen.id, benchmark=bench, **summarize(samples, cfg["seed"]),
-                                 decoding=dict(settings, repetition_penalty=None) if gen.kind == "openai" else settings, **stats))
+                                 decoding=dict(settings, repetition_penalty=None) if gen.kind == "openai" else settings,
+                                 **stats))
         finally: gen.close()
     return rows
 

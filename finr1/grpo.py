@@ -7,7 +7,8 @@ from __future__ import annotations
 import json, math, os, shutil, time
 from contextlib import nullcontext
 from pathlib import Path
-from .core import (ConfigError, REPORTING_FIELDS, StageRecord, cfg_digest, cuda_available, cuda_vllm_available, extract_answer,
+from .core import (ConfigError, REPORTING_FIELDS, StageRecord, cfg_digest, cuda_available, cuda_vllm_available,
+                        extract_answer,
                         open_run, prompt_messages, read_json, read_jsonl, seed_everything, stage, write_json, write_jsonl)
 from .sft import StepTimer, add_lora, is_main_process, tracking, train_and_save
 from .llm import Generator, ResultCache, cached_generate, generate_text, load_model, local_generator, pick_backend
@@ -35,7 +36,7 @@ def grpo_dataset(*sources:tuple[str, list[dict]], # (file name, records) pairs: 
     return Dataset.from_list(rows)
 
 # %% ../nbs/05_grpo.ipynb #dfe412a4
-def pass_rates(gen:Generator,       # the SFT model with the rollout sampling, e.g. `local_generator(model, temperature=1.0)`
+def pass_rates(gen:Generator,       # the SFT model with the rollout sampling: `local_generator(model, temperature=1.0)`
                records:list[dict],  # candidate prompts with gold `answer`
                k:int,               # samples per prompt
                cache:ResultCache,   # resumable store of the samples
@@ -61,11 +62,13 @@ def vllm_settings(cfg:dict, # resolved profile
                  ) -> dict:
     "`GRPOConfig`'s vLLM fields for the profile (empty when its rollouts do not use vLLM)."
     if not cfg["grpo_use_vllm"]: return {}
-    if cfg["grpo_vllm_mode"] == "colocate":
-        return dict(use_vllm=True, vllm_mode="colocate", vllm_gpu_memory_utilization=cfg["grpo_vllm_gpu_memory_utilization"],
+    mode = cfg["grpo_vllm_mode"]
+    if mode == "colocate":
+        return dict(use_vllm=True, vllm_mode=mode, vllm_gpu_memory_utilization=cfg["grpo_vllm_gpu_memory_utilization"],
                     vllm_max_model_length=cfg["grpo_vllm_max_model_length"])
-    if cfg["grpo_vllm_mode"] == "server":
-        return dict(use_vllm=True, vllm_mode="server", vllm_server_host=cfg["grpo_vllm_server_host"], vllm_server_port=cfg["grpo_vllm_server_port"])
+    if mode == "server":
+        return dict(use_vllm=True, vllm_mode=mode, vllm_server_host=cfg["grpo_vllm_server_host"],
+                    vllm_server_port=cfg["grpo_vllm_server_port"])
     raise ConfigError(f"grpo_vllm_mode must be colocate or server, got {cfg['grpo_vllm_mode']!r}")
 
 # %% ../nbs/05_grpo.ipynb #3496d913
@@ -78,7 +81,8 @@ def grpo_config(cfg:dict,            # resolved profile
     import torch
     gpu, G, B = cuda_available(), cfg["grpo_num_generations"], cfg["grpo_batch_size"]
     if (B * cfg["grpo_grad_accum"]) % G: raise ValueError(f"grpo_batch_size × grpo_grad_accum = {B * cfg['grpo_grad_accum']} must be divisible by grpo_num_generations = {G}")
-    vllm = vllm_settings(cfg) if (cuda_vllm_available() if use_vllm is None else use_vllm) else {}   # no CUDA: transformers rollouts
+    if use_vllm is None: use_vllm = cuda_vllm_available()   # no CUDA or no vLLM: transformers rollouts
+    vllm = vllm_settings(cfg) if use_vllm else {}
     return GRPOConfig(output_dir=str(output_dir), per_device_train_batch_size=B, gradient_accumulation_steps=cfg["grpo_grad_accum"],
         num_generations=G, max_completion_length=cfg["grpo_max_completion_length"], beta=cfg["grpo_beta"],
         loss_type=cfg["grpo_loss_type"], learning_rate=cfg["grpo_lr"], max_steps=cfg["grpo_max_steps"],

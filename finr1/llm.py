@@ -159,7 +159,7 @@ class Generator:
     def with_sampling(self, **sampling) -> "Generator":
         "A copy sharing the loaded model (or client) with `sampling` changed: another key, another result."
         import copy
-        self.stats                                   # made now, so the copy shares the counter instead of starting its own
+        self.stats                                   # made now, so the copy shares the counter
         g = copy.copy(self); g.sampling = {**self.sampling, **sampling}; return g
 
 # %% ../nbs/02a_llm.ipynb #feb78bcd
@@ -227,7 +227,7 @@ class OpenAIGenerator(Generator):
                  max_retries:int=6,          # retries per request (transient errors only)
                  backoff_base:float=1.0, backoff_max:float=60.0, # backoff schedule (seconds)
                  extra_body:dict|None=None,  # endpoint-specific request fields (e.g. chat_template_kwargs)
-                 cache_model:str|None=None): # what the cache key names instead of `model` (a served local model's digest)
+                 cache_model:str|None=None): # what the cache key names instead of `model` (a served model's digest)
         self.model, self.urls, self.cache_model = model, base_urls(base_url), cache_model
         self._api_key = api_key_from_env(api_key_env, self.urls)
         self.sampling = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, **(extra_body or {}))
@@ -371,7 +371,7 @@ def pick_backend(backend:str="auto", # auto | unsloth | hf
 def device_map_for(training:bool=True,    # the model will be trained (else only generate)
                    cuda:bool|None=None,   # CUDA present (default: ask torch)
                   ) -> dict|str|None:
-    "`from_pretrained`'s `device_map`: None on CPU and in a distributed launch, this rank's GPU for training, 'auto' for inference."
+    "`device_map` for `from_pretrained`: None on CPU or distributed, this rank's GPU to train, 'auto' to generate."
     if not (cuda_available() if cuda is None else cuda): return None
     if int(os.environ.get("WORLD_SIZE", "1")) > 1: return None   # accelerate / DeepSpeed place the model
     return {"": int(os.environ.get("LOCAL_RANK", "0"))} if training else "auto"
@@ -387,7 +387,7 @@ def _eos_rules(model, tok):
     model.generation_config.pad_token_id = tok.pad_token_id
 
 def unsloth_load_kwargs(path:str, max_seq_length:int=1024, load_in_4bit:bool=False) -> dict:
-    "The keywords finr1 passes to Unsloth's `FastLanguageModel.from_pretrained` (`make gpu-check` checks them against Unsloth)."
+    "The keywords finr1 passes to Unsloth's `FastLanguageModel.from_pretrained` (checked by `make gpu-check`)."
     return dict(model_name=path, max_seq_length=max_seq_length, load_in_4bit=load_in_4bit, dtype=None)
 
 def load_model(name_or_path:str|Path="embedded", # "embedded", a local path, or a hub id
@@ -550,10 +550,11 @@ def local_generator(model:str|Path,       # "embedded", a model directory or a h
                     batch_size:int=8,     # prompts per `generate` call (transformers only; vLLM batches itself)
                     progress:bool=True,   # a progress bar (transformers only)
                     **engine_kw) -> Generator: # `vllm.LLM` arguments (gpu_memory_utilization, max_model_len, ...)
-    "A run's model in this process: vLLM's engine (`backend='vllm'`, or `auto` where CUDA and vLLM are usable), else transformers."
+    "A model in this process: vLLM's engine (`backend='vllm'`, or `auto` where CUDA and vLLM work), else transformers."
     if backend not in ("auto", "hf", "vllm"): raise ConfigError(f"backend must be auto, hf or vllm, got {backend!r}")
     sampling = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
-    if backend == "vllm" or (backend == "auto" and cuda_vllm_available()): return VLLMGenerator(str(resolve_model(model)), **sampling, **engine_kw)
+    if backend == "vllm" or (backend == "auto" and cuda_vllm_available()):
+        return VLLMGenerator(str(resolve_model(model)), **sampling, **engine_kw)
     return HFGenerator(model, **sampling, batch_size=batch_size, progress=progress)
 
 # %% ../nbs/02a_llm.ipynb #461e921b
@@ -609,7 +610,8 @@ def parse_binary(text:str|None) -> int|None:
 # %% ../nbs/02a_llm.ipynb #b5e7ab8c
 def client_settings(cfg:dict) -> dict:
     "The profile's settings for every OpenAI-compatible client it makes (teacher, judge, evaluated endpoints)."
-    return dict(concurrency=cfg["teacher_concurrency"], timeout=cfg["teacher_timeout"], max_retries=cfg["teacher_max_retries"])
+    return dict(concurrency=cfg["teacher_concurrency"], timeout=cfg["teacher_timeout"],
+                max_retries=cfg["teacher_max_retries"])
 
 def make_judge(cfg:dict) -> OpenAIGenerator|None:
     "The LLM judge of the profile (None for `judge='rules'`): the OpenAI client at temperature 0."

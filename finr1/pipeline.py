@@ -7,15 +7,15 @@ from __future__ import annotations
 import json, os, re, shutil, subprocess, sys, threading, time
 from pathlib import Path
 from fastcore.script import anno_parser, Param
-from .core import (STAGES, ConfigError, Profile, check_device, cuda_available, cuda_vllm_available, gpu_problem, load_profile,
-                        package_versions, open_run, parse_sets, read_json, read_manifest,
+from .core import (STAGES, ConfigError, Profile, check_device, cuda_available, cuda_vllm_available, gpu_problem,
+                        load_profile, package_versions, open_run, parse_sets, read_json, read_manifest,
                         stale_reason, write_json, prompt_messages)
 from .llm import embedded_model_dir, pick_backend, resolve_model
 from .data import eval_records, load_tokenizer, prompt_tokens, resolve_data_dir, training_records
 from .eval import benchmark_n, decoding_settings
 
 # %% auto #0
-__all__ = ['GPUS', 'PLAN_ASSUMPTIONS', 'MODEL_PARAMS', 'COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_module',
+__all__ = ['GPUS', 'PLAN_ASSUMPTIONS', 'MODEL_PARAMS', 'GPU_PACKAGES', 'COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_module',
            'ensure_upstream', 'stage_main', 'StageFailed', 'run_notebook', 'check_model', 'check_paths', 'run_pipeline',
            'default_model', 'ask', 'env_executable', 'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve',
            'finr1_eval', 'push_plan', 'finr1_push', 'model_params', 'train_tokens_per_second',
@@ -290,7 +290,7 @@ GPUS = dict(   # dense bf16 TFLOP/s and HBM TB/s from the vendors' datasheets (S
     H100=dict(tflops=989, tbps=3.35, memory_gb=80), H200=dict(tflops=989, tbps=4.8, memory_gb=141),
     A100=dict(tflops=312, tbps=2.0, memory_gb=80), L40S=dict(tflops=362, tbps=0.86, memory_gb=48))
 PLAN_ASSUMPTIONS = dict(
-    completion_tokens=1500,     # mean tokens of a reasoning completion (teacher, rollout, eval), capped by each max_tokens
+    completion_tokens=1500,     # mean tokens of a reasoning completion (teacher, rollout, eval), capped by its max
     answer_tokens=20,           # the `<answer>` block and tags around the reasoning
     train_mfu=0.25,             # model FLOPs utilisation of LoRA training (Unsloth, gradient checkpointing)
     train_flops_per_token=6,    # × parameters: forward 2, backward 2, recompute 2
@@ -324,13 +324,14 @@ def _counting_tokenizer(cfg:dict):
     except Exception: return load_tokenizer(), "embedded SmolLM2-135M-Instruct (the model's own is not on this machine)"
 
 def plan_records(cfg:dict) -> dict:
-    "Training and eval records as stage `data` reads them, the skipped sources with reasons, mean prompt tokens per set."
+    "Training and eval records as stage `data` reads them, skipped sources with reasons, mean prompt tokens per set."
     data_dir = resolve_data_dir(cfg)
     evals, eval_skipped, pools = eval_records(cfg, data_dir)
     train, train_skipped, _ = training_records(cfg, data_dir, evals, pools)
     tok, tok_name = _counting_tokenizer(cfg)
     return dict(train=train, evals=evals, tokenizer=tok_name,
-                skipped={**{f"train/{k}": v for k, v in train_skipped.items()}, **{f"eval/{k}": v for k, v in eval_skipped.items()}},
+                skipped={**{f"train/{k}": v for k, v in train_skipped.items()},
+                         **{f"eval/{k}": v for k, v in eval_skipped.items()}},
                 prompt={s: _mean(prompt_tokens(r, tok, 200)) for s, r in {**train, **evals}.items()})
 
 # %% ../nbs/07_pipeline.ipynb #f7defb69
@@ -353,17 +354,19 @@ def judge_plan(cfg:dict, recs:dict) -> dict:
 def sft_tokens(cfg:dict, recs:dict, a:dict=PLAN_ASSUMPTIONS) -> int:
     "Training tokens of SFT over every distilled record (an upper bound: the filter keeps fewer)."
     n = sum(map(len, recs["train"].values()))
-    sample = min(_mean([recs["prompt"][s] for s in recs["train"]]) + _completion(cfg["teacher_max_tokens"], a) + a["answer_tokens"],
-                 cfg["sft_max_length"])
+    prompt = _mean([recs["prompt"][s] for s in recs["train"]])
+    sample = min(prompt + _completion(cfg["teacher_max_tokens"], a) + a["answer_tokens"], cfg["sft_max_length"])
     samples = cfg["sft_epochs"] * n
-    if cfg["sft_max_steps"] > 0: samples = min(samples, cfg["sft_max_steps"] * cfg["sft_batch_size"] * cfg["sft_grad_accum"])
+    if cfg["sft_max_steps"] > 0:
+        samples = min(samples, cfg["sft_max_steps"] * cfg["sft_batch_size"] * cfg["sft_grad_accum"])
     return round(samples * sample)
 
 def grpo_plan(cfg:dict, a:dict=PLAN_ASSUMPTIONS) -> dict:
     "GRPO rollouts, completions per optimizer step, generated tokens (expected and at most)."
     per_step = cfg["grpo_batch_size"] * cfg["grpo_grad_accum"]
     rollouts = cfg["grpo_max_steps"] * per_step
-    return dict(rollouts=rollouts, per_step=per_step, generated_tokens=rollouts * _completion(cfg["grpo_max_completion_length"], a),
+    return dict(rollouts=rollouts, per_step=per_step,
+                generated_tokens=rollouts * _completion(cfg["grpo_max_completion_length"], a),
                 generated_tokens_max=rollouts * cfg["grpo_max_completion_length"])
 
 def eval_plan(cfg:dict, recs:dict, a:dict=PLAN_ASSUMPTIONS) -> dict:
@@ -371,61 +374,72 @@ def eval_plan(cfg:dict, recs:dict, a:dict=PLAN_ASSUMPTIONS) -> dict:
     items = {b: min(benchmark_n(cfg, b) or len(r), len(r)) for b, r in recs["evals"].items()}
     local, api = 2 + bool(cfg["eval_base"]), len(cfg.get("eval_api_models") or [])
     tokens = sum(n * _completion(decoding_settings(cfg, b)["max_new_tokens"], a) for b, n in items.items())
-    return dict(items=items, local_models=local, api_models=api, generations=sum(items.values()) * (local + api), tokens_per_model=tokens)
+    return dict(items=items, local_models=local, api_models=api, generations=sum(items.values()) * (local + api),
+                tokens_per_model=tokens)
 
 # %% ../nbs/07_pipeline.ipynb #831f76ac
 def gpu_hours(cfg:dict, recs:dict, sft:int, grpo:dict, ev:dict, gpu:str="H100", a:dict=PLAN_ASSUMPTIONS) -> dict|None:
-    "Estimated hours of SFT, GRPO and evaluation on one `gpu`, with the throughputs used (None when the model's size is unknown)."
+    "Estimated hours of SFT, GRPO and evaluation on one `gpu`, with the throughputs used (None: model size unknown)."
     params, g = model_params(cfg["model"]), GPUS[gpu]
     if not params: return None
     train = train_tokens_per_second(params, g, a)
-    rollout, evaluate = decode_tokens_per_second(params, g, grpo["per_step"], a), decode_tokens_per_second(params, g, a["eval_concurrency"], a)
-    grpo_train = (grpo["rollouts"] * _mean(list(recs["prompt"].values())) + grpo["generated_tokens"]) * (1 + (cfg["grpo_beta"] > 0) / 3)
+    rollout = decode_tokens_per_second(params, g, grpo["per_step"], a)
+    evaluate = decode_tokens_per_second(params, g, a["eval_concurrency"], a)
+    grpo_tokens = grpo["rollouts"] * _mean(list(recs["prompt"].values())) + grpo["generated_tokens"]
+    grpo_train = grpo_tokens * (1 + (cfg["grpo_beta"] > 0) / 3)      # + the reference model's forward pass
     secs = dict(sft=sft / train, grpo=grpo["generated_tokens"] / rollout + grpo_train / train,
                 eval=ev["local_models"] * ev["tokens_per_model"] / evaluate)
-    return dict(gpu=gpu, params=params, **{k: round(v / 3600, 2) for k, v in secs.items()}, total=round(sum(secs.values()) / 3600, 1),
+    return dict(gpu=gpu, params=params, **{k: round(v / 3600, 2) for k, v in secs.items()},
+                total=round(sum(secs.values()) / 3600, 1),
                 tokens_per_s=dict(train=round(train), rollout=round(rollout), eval=round(evaluate)))
 
 # %% ../nbs/07_pipeline.ipynb #b6e99222
 def run_plan(cfg:dict,         # resolved profile
              gpu:str="H100",   # a key of `GPUS`
              a:dict=PLAN_ASSUMPTIONS) -> dict:
-    "What a run of `cfg` would do and cost: records, teacher, judge, SFT tokens, GRPO rollouts, eval generations, GPU-hours."
+    "What a run of `cfg` would do and cost: records, teacher, judge, SFT, GRPO, eval, GPU-hours."
     if gpu not in GPUS: raise ConfigError(f"unknown GPU {gpu!r}; known: {', '.join(GPUS)}")
     recs = plan_records(cfg)
-    teacher, judge, sft, grpo, ev = teacher_plan(cfg, recs, a), judge_plan(cfg, recs), sft_tokens(cfg, recs, a), grpo_plan(cfg, a), eval_plan(cfg, recs, a)
+    teacher, judge, sft = teacher_plan(cfg, recs, a), judge_plan(cfg, recs), sft_tokens(cfg, recs, a)
+    grpo, ev = grpo_plan(cfg, a), eval_plan(cfg, recs, a)
     return dict(profile=cfg["profile"], records={s: len(r) for s, r in recs["train"].items()}, skipped=recs["skipped"],
                 teacher_requests=teacher["requests"], teacher=teacher, judge_calls=sum(judge.values()), judge=judge,
                 sft_tokens=sft, grpo_rollouts=grpo["rollouts"], grpo=grpo, eval_generations=ev["generations"], eval=ev,
-                gpu_hours=gpu_hours(cfg, recs, sft, grpo, ev, gpu, a), assumptions=dict(a, prompt_tokenizer=recs["tokenizer"]))
+                gpu_hours=gpu_hours(cfg, recs, sft, grpo, ev, gpu, a),
+                assumptions=dict(a, prompt_tokenizer=recs["tokenizer"]))
 
 # %% ../nbs/07_pipeline.ipynb #20706ece
+GPU_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "vllm", "unsloth", "deepspeed")
+
 def backend_state() -> dict:
     "This machine: CUDA as torch sees it (and why not), the GPU libraries' versions, and what `backend=auto` picks."
     import torch
     cuda = cuda_available()
-    return dict(cuda=cuda, torch_cuda_build=torch.version.cuda, gpu_problem=gpu_problem(), training_backend=pick_backend("auto"),
+    return dict(cuda=cuda, torch_cuda_build=torch.version.cuda, gpu_problem=gpu_problem(),
+                training_backend=pick_backend("auto"),
                 devices=[torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
                 vllm_usable=cuda_vllm_available(),
-                versions=package_versions(("torch", "transformers", "trl", "peft", "accelerate", "vllm", "unsloth", "deepspeed")))
+                versions=package_versions(GPU_PACKAGES))
 
 # %% ../nbs/07_pipeline.ipynb #fff8577d
 def _n(x) -> str: return f"{x:,}"
+def _items(d:dict) -> str: return ", ".join(f"{k} {_n(v)}" for k, v in d.items())
 
 def plan_text(plan:dict, state:dict) -> str:
     "A plan as a few readable lines."
     t, j, g, e, h = plan["teacher"], plan["judge"], plan["grpo"], plan["eval"], plan["gpu_hours"]
     lines = [f"finr1 plan — profile {plan['profile']!r}",
-             f"records: {_n(sum(plan['records'].values()))} — " + ", ".join(f"{k} {_n(v)}" for k, v in plan["records"].items()),
+             f"records: {_n(sum(plan['records'].values()))} — " + _items(plan["records"]),
              *[f"  skipped {k}: {v}" for k, v in plan["skipped"].items()],
-             f"teacher: {_n(t['requests'])} requests, ~{_n(t['prompt_tokens'])} prompt + ~{_n(t['completion_tokens'])} completion tokens",
+             f"teacher: {_n(t['requests'])} requests, ~{_n(t['prompt_tokens'])} prompt + "
+             f"~{_n(t['completion_tokens'])} completion tokens",
              f"judge: up to {_n(plan['judge_calls'])} calls (round 1 {_n(j['round1'])}, round 2 {_n(j['round2'])})",
              f"SFT: ~{_n(plan['sft_tokens'])} training tokens",
-             f"GRPO: {_n(g['rollouts'])} rollouts, ~{_n(g['generated_tokens'])} generated tokens (at most {_n(g['generated_tokens_max'])})",
-             f"eval: {_n(e['generations'])} generations — " + ", ".join(f"{k} {v}" for k, v in e["items"].items()) + " items per model"]
-    if h: lines.append(f"GPU-hours on one {h['gpu']}: SFT {h['sft']}, GRPO {h['grpo']}, eval {h['eval']} — total ~{h['total']} "
-                       f"(tokens/s: training {_n(h['tokens_per_s']['train'])}, rollouts {_n(h['tokens_per_s']['rollout'])}, "
-                       f"eval {_n(h['tokens_per_s']['eval'])})")
+             f"GRPO: {_n(g['rollouts'])} rollouts, ~{_n(g['generated_tokens'])} generated tokens "
+             f"(at most {_n(g['generated_tokens_max'])})",
+             f"eval: {_n(e['generations'])} generations — {_items(e['items'])} items per model"]
+    if h: lines.append(f"GPU-hours on one {h['gpu']}: SFT {h['sft']}, GRPO {h['grpo']}, eval {h['eval']} — "
+                       f"total ~{h['total']} (tokens/s: {_items(h['tokens_per_s'])})")
     lines += ["assumptions: " + ", ".join(f"{k}={v}" for k, v in plan["assumptions"].items()),
               f"this machine: CUDA {state['cuda']} (torch built for CUDA {state['torch_cuda_build']}), "
               f"training backend {state['training_backend']}, vLLM usable {state['vllm_usable']}"
@@ -441,7 +455,7 @@ def finr1_plan(profile:str="tiny",  # profile: smoke | tiny | cpu | paper
                set:Param("profile overrides key=value (repeatable)", str, nargs="+", action="extend")=None,
                gpu:str="H100",      # GPU to estimate hours on: H100 | H200 | A100 | L40S
                json:bool=False):    # print the plan as one JSON object
-    "What a run would do and cost — records, teacher requests, judge calls, tokens, GPU-hours — without calling a model."
+    "What a run would do and cost — records, teacher requests, judge calls, tokens, GPU-hours — calling no model."
     cfg = check_paths(load_profile(profile, **parse_sets(set or [])))
     plan = dict(run_plan(cfg, gpu), machine=backend_state())
     print(plan_json(plan) if json else plan_text(plan, plan["machine"])); return 0
@@ -450,7 +464,7 @@ def finr1_plan(profile:str="tiny",  # profile: smoke | tiny | cpu | paper
 COMMANDS = dict(run=finr1_run, plan=finr1_plan, eval=finr1_eval, ask=finr1_ask, serve=finr1_serve, push=finr1_push)
 
 def main(argv:list[str]|None=None) -> int:
-    "Entry point of the `finr1` console script: `finr1 {run,plan,eval,ask,serve,push} …`; a user's mistake is one line, exit 2."
+    "The `finr1` console script: `finr1 {run,plan,eval,ask,serve,push} …`; a user's mistake is one line, exit 2."
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print("usage: finr1 {run,plan,eval,ask,serve,push} [options]   (finr1 <command> --help)\n")

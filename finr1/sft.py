@@ -31,13 +31,14 @@ def lora_targets(spec:str|list, # "all-linear" or comma-separated module names (
     return [s.strip() for s in spec.split(",") if s.strip()] if isinstance(spec, str) else list(spec)
 
 # %% ../nbs/04_sft.ipynb #38b8a60e
-def lora_kwargs(cfg:dict,         # resolved profile (sft_lora_r, sft_lora_alpha, sft_lora_dropout, sft_target_modules, seed)
+def lora_kwargs(cfg:dict,         # resolved profile (sft_lora_*, sft_target_modules, seed)
                 backend:str="hf",  # unsloth: `FastLanguageModel.get_peft_model`'s keywords; hf: `peft.LoraConfig`'s
                ) -> dict:
-    "The LoRA keywords finr1 passes to Unsloth or PEFT (`make gpu-check` checks Unsloth's against the installed package)."
+    "The LoRA keywords finr1 passes to Unsloth or PEFT (`make gpu-check` checks Unsloth's)."
     kw = dict(r=cfg["sft_lora_r"], lora_alpha=cfg["sft_lora_alpha"], lora_dropout=cfg["sft_lora_dropout"],
               target_modules=lora_targets(cfg["sft_target_modules"], backend), bias="none")
-    return dict(kw, random_state=cfg["seed"], use_gradient_checkpointing="unsloth") if backend == "unsloth" else dict(kw, task_type="CAUSAL_LM")
+    if backend == "unsloth": return dict(kw, random_state=cfg["seed"], use_gradient_checkpointing="unsloth")
+    return dict(kw, task_type="CAUSAL_LM")
 
 def add_lora(model,             # a model from `load_model`
              cfg:dict,           # resolved profile (sft_lora_r, sft_lora_alpha, sft_lora_dropout, sft_target_modules, seed)

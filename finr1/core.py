@@ -8,18 +8,20 @@ import ast, copy, difflib, hashlib, json, math, os, platform, random, re, subpro
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, TypedDict
+from typing import Iterable, TypedDict
 
 # %% auto #0
 __all__ = ['PROFILE_DOCS', 'PAPER_SOURCE_BUDGET', 'PROFILES', 'PAPER_ASSUMPTIONS', 'STAGE_FIELDS', 'REPORTING_FIELDS',
-           'PREFLIGHT_FIELDS', 'STAGES', 'SYSTEM_PROMPT', 'YES', 'NO', 'LABELS', 'ANSWER_TYPES', 'ConfigError',
-           'check_profile', 'Profile', 'load_profile', 'source_cap', 'parse_sets', 'seed_everything', 'cuda_available',
-           'importable', 'cuda_vllm_available', 'gpu_problem', 'check_device', 'package_versions', 'git_commit',
-           'init_run', 'load_config', 'write_json', 'read_json', 'write_jsonl', 'read_jsonl', 'file_digest',
-           'read_manifest', 'StageRecord', 'stage_settings', 'cfg_digest', 'stage', 'stage_input', 'stale_reason',
-           'stage_is_fresh', 'open_run', 'format_completion', 'prompt_messages', 'sft_sample', 'unbox',
-           'extract_answer', 'Num', 'parse_numbers', 'answer_type', 'Record', 'answers_match', 'parse_program',
-           'program_trace', 'execute_program', 'context_table', 'find_data_dir', 'find_data_file', 'check_executor']
+           'PREFLIGHT_FIELDS', 'STAGES', 'THINK', 'ANSWER', 'LAYOUT', 'SYSTEM_PROMPT', 'TAGS', 'YES', 'NO', 'LABELS',
+           'ANSWER_TYPES', 'ConfigError', 'check_profile', 'Profile', 'load_profile', 'source_cap', 'parse_sets',
+           'seed_everything', 'cuda_available', 'importable', 'cuda_vllm_available', 'gpu_problem', 'check_device',
+           'package_versions', 'git_commit', 'init_run', 'load_config', 'write_json', 'read_json', 'write_jsonl',
+           'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord', 'stage_settings', 'cfg_digest', 'stage',
+           'stage_input', 'stale_reason', 'stage_is_fresh', 'open_run', 'format_completion', 'prompt_messages',
+           'sft_sample', 'unbox', 'extract_answer', 'format_ok', 'Num', 'parse_numbers', 'fixed', 'fmt_num',
+           'answer_type', 'Record', 'make_record', 'render_table', 'join_text', 'render_question', 'answer_correct',
+           'parse_program', 'program_trace', 'execute_program', 'context_table', 'find_data_dir', 'find_data_file',
+           'check_executor']
 
 # %% ../nbs/00_core.ipynb #edceb83d
 PROFILE_DOCS = dict(
@@ -42,9 +44,9 @@ PROFILE_DOCS = dict(
     teacher_temperature="teacher sampling temperature (DeepSeek-R1 official: 0.6)",
     teacher_top_p="teacher nucleus sampling (DeepSeek-R1 official: 0.95)",
     teacher_max_tokens="max tokens per teacher completion",
-    teacher_concurrency="max teacher requests in flight",
-    teacher_timeout="seconds before a teacher request times out",
-    teacher_max_retries="retries per request on 429 / 5xx / timeouts / dropped connections",
+    api_concurrency="max requests in flight per OpenAI-compatible client (teacher, judge, API models in eval)",
+    api_timeout="seconds before a request to an OpenAI-compatible endpoint times out",
+    api_max_retries="retries per request on 429 / 5xx / timeouts / dropped connections",
     # judge
     judge="answer/reasoning judge: rules (offline) | openai | both",
     judge_model="judge model id (paper: Qwen2.5-72B-Instruct)",
@@ -108,7 +110,7 @@ _BASE = dict(
     synthetic_difficulty="easy", max_per_source=8,
     teacher="program", teacher_model="deepseek-reasoner", teacher_base_url="https://api.deepseek.com",
     teacher_api_key_env="DEEPSEEK_API_KEY", teacher_temperature=0.6, teacher_top_p=0.95,
-    teacher_max_tokens=8192, teacher_concurrency=32, teacher_timeout=600.0, teacher_max_retries=6,
+    teacher_max_tokens=8192, api_concurrency=32, api_timeout=600.0, api_max_retries=6,
     judge="rules", judge_model="Qwen/Qwen2.5-72B-Instruct", judge_base_url="http://127.0.0.1:8000/v1",
     judge_api_key_env="JUDGE_API_KEY", judge_max_tokens=1024, judge_unparsed="rules",
     model="embedded", backend="auto", require_gpu=False, load_in_4bit=False, max_seq_length=1024,
@@ -203,15 +205,15 @@ PAPER_ASSUMPTIONS = dict(
 # %% ../nbs/00_core.ipynb #9466dc3f
 _FIELDS = lambda prefix: [k for k in PROFILE_DOCS if k.startswith(prefix)]
 _JUDGE = ["judge", "judge_model", "judge_base_url", "judge_api_key_env", "judge_max_tokens", "judge_unparsed"]
-_CLIENT = ["teacher_concurrency", "teacher_timeout", "teacher_max_retries"]   # the OpenAI client settings judges share
+_CLIENT = ["api_concurrency", "api_timeout", "api_max_retries"]   # the OpenAI client settings judges share
 
 STAGE_FIELDS = dict(
     data=["profile", "seed", "data_dir", "train_sources", "synthetic_train_n", "synthetic_test_n", "synthetic_rl_n", "synthetic_difficulty",
           "max_per_source", "eval_benchmarks"],
-    distill=["seed", *_FIELDS("teacher")],
+    distill=["seed", *_FIELDS("teacher"), *_CLIENT],
     filter=[*_JUDGE, *_CLIENT, "profile", "teacher", "teacher_model"],   # the dataset card names the profile and the teacher
     sft=["seed", "model", "backend", "load_in_4bit", "max_seq_length", *_FIELDS("sft_")],
-    grpo=["seed", "backend", "load_in_4bit", "max_seq_length", *_FIELDS("grpo_"), *_JUDGE,
+    grpo=["seed", "backend", "load_in_4bit", "max_seq_length", *_FIELDS("grpo_"), *_JUDGE, *_CLIENT,
           "sft_lora_r", "sft_lora_alpha", "sft_lora_dropout", "sft_target_modules"],   # GRPO's LoRA has SFT's shape
     eval=["profile", "seed", "model", "backend", *_FIELDS("eval_"), *_JUDGE, *_CLIENT, "teacher_base_url", "teacher_api_key_env"],
 )
@@ -528,16 +530,18 @@ def open_run(run_dir:str|Path|None, # run directory, or None for a notebook's ow
     return init_run(run_dir, cfg, overrides), cfg
 
 # %% ../nbs/00_core.ipynb #619a5774
+THINK, ANSWER = "<think>\n{}\n</think>", "<answer>\n{}\n</answer>"
+LAYOUT = THINK + "\n" + ANSWER   # the one place the Fin-R1 layout is written: prompt, targets, reward and eval read it
 SYSTEM_PROMPT = ("You are a helpful AI Assistant that provides well-reasoned and detailed responses. You first "
                  "think about the reasoning process as an internal monologue and then provide the user with the "
-                 "answer. Respond in the following format: <think>\n...\n</think>\n<answer>\n...\n</answer>")
+                 "answer. Respond in the following format: " + LAYOUT.format("...", "..."))
 
 # %% ../nbs/00_core.ipynb #cde34168
 def format_completion(reasoning:str, # the chain of thought c
                       answer:str,    # the final answer y
                      ) -> str:
     "The Fin-R1 assistant turn: reasoning in `<think>`, answer in `<answer>`."
-    return f"<think>\n{reasoning.strip()}\n</think>\n<answer>\n{str(answer).strip()}\n</answer>"
+    return LAYOUT.format(reasoning.strip(), str(answer).strip())
 
 def prompt_messages(question:str|dict, # the user content, or a record with a `question` field
                     system:str|None=SYSTEM_PROMPT, # system prompt; None puts no system turn
@@ -576,6 +580,16 @@ def extract_answer(completion:str|None) -> str|None:
     ans = unbox(m.group(1).strip()).strip()
     return ans or None
 
+# %% ../nbs/00_core.ipynb #e5760be4
+TAGS = tuple(re.findall(r"</?\w+>", LAYOUT))
+_FORMAT_RE = re.compile("(.*?)".join(map(re.escape, LAYOUT.split("{}"))) + r"\s*", re.S)
+
+def format_ok(text:str|None) -> bool:
+    "True iff `text` is exactly `<think>\\n…\\n</think>\\n<answer>\\n…\\n</answer>` (one of each tag, both non-empty)."
+    if not text or any(text.count(t) != 1 for t in TAGS): return False
+    m = _FORMAT_RE.fullmatch(text)
+    return bool(m) and bool(m.group(1).strip()) and bool(m.group(2).strip())
+
 # %% ../nbs/00_core.ipynb #18dd11bf
 _SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "millions": 1e6, "mn": 1e6, "mm": 1e6, "m": 1e6,
            "billion": 1e9, "billions": 1e9, "bn": 1e9, "b": 1e9, "trillion": 1e12, "tn": 1e12,
@@ -603,6 +617,25 @@ def parse_numbers(text:str) -> list[Num]:
         out.append(Num(v, pct=bool(m.group("pct")), scale=scale, decimals=len(raw.split(".")[1]) if "." in raw else 0))
     return out
 
+# %% ../nbs/00_core.ipynb #5f0297fb
+def fixed(x:float, # a number
+          d:int,   # decimals at most
+         ) -> str:
+    "`x` with at most `d` decimals, trailing zeros dropped, never '-0' or scientific notation."
+    s = f"{x:.{d}f}".rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s
+
+# %% ../nbs/00_core.ipynb #f7767a69
+def fmt_num(x,              # a number (a string is returned as is)
+            final:bool=False, # an answer: 2 decimals from 1 up, as FinQA and the generator write answers
+           ) -> str:
+    "A number as a trace writes it: integers plain, else at least 2 decimals and 4 significant digits."
+    if isinstance(x, str): return x
+    x = float(x)
+    if x.is_integer(): return str(int(x))
+    d = 2 if final and abs(x) >= 1 else min(10, max(2, 3 - math.floor(math.log10(abs(x)))))
+    return fixed(x, d)
+
 # %% ../nbs/00_core.ipynb #4f450d50
 YES = {"yes", "true", "correct", "是", "对", "正确"}
 NO = {"no", "false", "incorrect", "否", "不", "错误", "不正确"}
@@ -624,11 +657,13 @@ def answer_type(gold) -> str:
     if len(nums) == 1 and re.fullmatch(r"[^A-Za-z\u4e00-\u9fff]*(?:[A-Za-z]+|万|亿)?[^A-Za-z\u4e00-\u9fff]*", g): return "number"
     return "text"
 
+_type_of = answer_type   # for functions whose `answer_type` parameter (a record field) shadows this function
+
 # %% ../nbs/00_core.ipynb #9465c59b
 ANSWER_TYPES = ("number", "choice", "label", "bool", "text")
 
 class Record(TypedDict):
-    "One (x, y*) pair in the shared schema (`data.make_record` builds and checks it)."
+    "One (x, y*) pair in the shared schema (`make_record` builds and checks it)."
     id: str              # stable, source-prefixed (`finqa/ETR/2016/page_23.pdf-2`)
     source: str          # synthetic, finqa, convfinqa, tfns, fin_eva, financeiq, fincuge, finance_instruct
     question: str        # the full user content x: rendered context, then the question
@@ -637,6 +672,50 @@ class Record(TypedDict):
     program: str|None    # FinQA DSL gold program
     history: list[dict]  # earlier ConvFinQA turns [{question, answer}]
     meta: dict           # split, raw table rows under `table`, original ids and answers
+
+# %% ../nbs/00_core.ipynb #81532744
+def make_record(id:str,          # stable, source-prefixed id
+                source:str,      # source name
+                question:str,    # full user content (context + question)
+                answer,          # gold answer y* (rendered to str; None only for unlabelled test sets)
+                answer_type:str|None=None, # one of ANSWER_TYPES; default `answer_type(answer)`
+                program:str|None=None,     # FinQA DSL gold program
+                history:list|None=None,    # earlier dialogue turns
+                **meta) -> Record:
+    "A record in the shared schema; refuses an empty question or an unknown answer type."
+    if not str(question).strip(): raise ValueError(f"{id}: empty question")
+    kind = answer_type or (_type_of(answer) if answer is not None else "text")
+    if kind not in ANSWER_TYPES: raise ValueError(f"{id}: unknown answer_type {kind!r}")
+    return dict(id=id, source=source, question=str(question), answer=None if answer is None else str(answer),
+                answer_type=kind, program=program, history=list(history or []), meta=meta)
+
+# %% ../nbs/00_core.ipynb #7eb2e33a
+def _cell(c) -> str: return str(c).replace("|", "/").replace("\n", " ").strip()
+
+def render_table(rows:list[list]) -> str:
+    "Table rows (first row = header) as a markdown table; ragged rows are padded."
+    rows = [[_cell(c) for c in r] for r in rows or [] if r]
+    if not rows: return ""
+    width = max(len(r) for r in rows)
+    rows = [r + [""] * (width - len(r)) for r in rows]
+    lines = ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join([lines[0], "|" + "---|" * width, *lines[1:]])
+
+# %% ../nbs/00_core.ipynb #0554fdb7
+def join_text(t) -> str:
+    "Joined report text: a list of sentences or one string; FinQA's '.' placeholders dropped."
+    parts = t if isinstance(t, (list, tuple)) else [t or ""]
+    return "\n".join(s.strip() for s in map(str, parts) if s.strip() and s.strip() != ".")
+
+def render_question(question:str,            # the question itself
+                    pre_text=None,           # text before the table (str or list of sentences)
+                    table:list|str|None=None, # table rows, or an already-rendered table string
+                    post_text=None,          # text after the table
+                   ) -> str:
+    "User content: pre-text, markdown table, post-text, then `Question: …` last."
+    tbl = table if isinstance(table, str) else render_table(table)
+    parts = [join_text(pre_text), tbl.strip(), join_text(post_text), f"Question: {str(question).strip()}"]
+    return "\n\n".join(p for p in parts if p)
 
 # %% ../nbs/00_core.ipynb #bd3c7a56
 def _num_candidates(n:Num|float) -> list[tuple[float, int|None]]:
@@ -676,14 +755,14 @@ def _bool(s:str) -> bool|None:
     return True if y and not n else False if n and not y else None
 
 # %% ../nbs/00_core.ipynb #2f745627
-def answers_match(pred:str|None,  # the model's answer (already extracted from `<answer>`)
-                  gold,           # the reference answer y* (string or number)
-                  rel_tol:float=0.01, # relative tolerance for numbers
-                  kind:str|None=None, # force the answer type; default `answer_type(gold)`
-                 ) -> bool:
-    "Finance-aware equivalence of a predicted answer and the gold answer."
+def answer_correct(pred:str|None,  # the model's answer (already extracted from `<answer>`)
+                   gold,           # the reference answer y* (a record's `answer`: string or number)
+                   answer_type:str|None=None, # the record's answer type; default `answer_type(gold)`
+                   rel_tol:float=0.01, # relative tolerance for numbers
+                  ) -> bool:
+    "Is `pred` the gold answer? The one definition of correct: eval, rewards, the filter and the judges' rules call it."
     if pred is None or not str(pred).strip() or gold is None or str(gold).strip() == "": return False
-    kind = kind or answer_type(gold)
+    kind = answer_type or _type_of(gold)
     if kind == "bool":
         g = gold if isinstance(gold, bool) else _norm_text(gold) in YES
         return _bool(pred) is g

@@ -7,17 +7,15 @@ from __future__ import annotations
 import math, re, time
 from collections import Counter
 from pathlib import Path
-from tqdm.auto import tqdm
-from .core import (execute_program, parse_program, program_trace, parse_numbers, answers_match, format_completion, prompt_messages,
-                        context_table, read_jsonl, write_jsonl, write_json, stage, stage_input, open_run, find_data_dir)
-from .llm import (Generator, HFGenerator, OpenAIGenerator, ResultCache, VLLMGenerator, cached_generate, client_settings,
-                       make_result,
-                       prompt_hash)
+from .core import (fmt_num, program_trace, parse_numbers, answer_correct, format_completion, prompt_messages,
+                        context_table, read_jsonl, write_jsonl, write_json, stage, stage_input)
+from .llm import (Generator, HFGenerator, OpenAIGenerator, ResultCache, VLLMGenerator, cached_generate,
+                       client_settings, make_result, prompt_hash)
 
 # %% auto #0
-__all__ = ['TEACHER_INSTRUCTION', 'PROGRAM_TEACHER_VERSION', 'TEACHERS', 'teacher_messages', 'fmt_num', 'locate_number',
-           'program_steps', 'step_line', 'asked_question', 'render_trace', 'ProgramTeacher', 'make_teacher',
-           'distilled_row', 'summarize', 'distill_records', 'run_stage']
+__all__ = ['TEACHER_INSTRUCTION', 'PROGRAM_TEACHER_VERSION', 'TEACHERS', 'teacher_messages', 'locate_number', 'program_steps',
+           'step_line', 'asked_question', 'render_trace', 'ProgramTeacher', 'make_teacher', 'distilled_row',
+           'summarize', 'distill_records', 'run_stage']
 
 # %% ../nbs/02_distill.ipynb #c511560b
 TEACHER_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -28,18 +26,7 @@ def teacher_messages(record:dict,              # a record with `question`
     "DeepSeek-R1's chat for a record: no system turn, the instruction at the end of the user turn."
     return prompt_messages(f"{record['question'].rstrip()}\n\n{instruction}", system=None)
 
-# %% ../nbs/02_distill.ipynb #f7767a69
-def fmt_num(x,              # a number (a string is returned as is)
-            final:bool=False, # an answer: 2 decimals from 1 up, as FinQA and the generator write answers
-           ) -> str:
-    "A number as a trace writes it: integers plain, else at least 2 decimals and 4 significant digits."
-    if isinstance(x, str): return x
-    x = float(x)
-    if x.is_integer(): return str(int(x))
-    d = 2 if final and abs(x) >= 1 else min(10, max(2, 3 - math.floor(math.log10(abs(x)))))
-    s = f"{x:.{d}f}".rstrip("0").rstrip(".")
-    return "0" if s in ("-0", "") else s
-
+# %% ../nbs/02_distill.ipynb #67dbd166
 def _close(a:float, b:float) -> bool: return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
 
 # %% ../nbs/02_distill.ipynb #3721c3c6
@@ -138,7 +125,6 @@ def _inputs_line(steps:list[dict], table, text:str) -> str:
     line = "; ".join(parts)
     return line[:1].upper() + line[1:] + "." if line else ""
 
-
 # %% ../nbs/02_distill.ipynb #12787ca6
 def asked_question(record:dict) -> str:
     "The question a record asks, without its context: the text after the last `Question:`."
@@ -152,9 +138,9 @@ def render_trace(record:dict) -> tuple[str, str]:
     lines = [l for l in [_inputs_line(steps, table, record["question"])] + [step_line(s, table) for s in steps if not s["inline"]] if l]
     value, gold = steps[-1]["result"], str(record.get("answer") or "")
     answer = fmt_num(value, final=True)
-    if not isinstance(value, str) and "%" in gold and not answers_match(answer, gold):
+    if not isinstance(value, str) and "%" in gold and not answer_correct(answer, gold):
         pct = fmt_num(value * 100, final=True)
-        if answers_match(f"{pct}%", gold):                                # fraction → percent, as the gold answer is written
+        if answer_correct(f"{pct}%", gold):                                # fraction → percent, as the gold answer is written
             lines.append(f"Convert to a percentage: {answer} * 100 = {pct}."); answer = f"{pct}%"
     elif "%" in gold and steps[-1]["op"] == "multiply" and steps[-1]["args"][1] == "const_100": answer += "%"
     lines.append(f"So the answer is {answer}.")

@@ -4,46 +4,24 @@
 
 # %% ../nbs/06_eval.ipynb #afda7de4
 from __future__ import annotations
-import ast, gc, hashlib, json, math, os, re, time
+import ast, json, re, time
 from pathlib import Path
-from typing import Callable, Iterator
-from tqdm.auto import tqdm
-from .core import (ConfigError, LABELS, NO, SYSTEM_PROMPT, YES, answer_type, answers_match, cuda_available,
-                        cuda_vllm_available,
-                        extract_answer, file_digest, load_profile, open_run, parse_numbers, prompt_messages,
-                        read_json, read_jsonl, read_manifest, stage, stage_is_fresh, write_json, write_jsonl)
+from .core import (THINK, ConfigError, format_ok, LABELS, NO, YES, answer_correct, cuda_vllm_available,
+                        extract_answer, parse_numbers, prompt_messages, read_json, read_jsonl, read_manifest, stage,
+                        write_json, write_jsonl)
 from .llm import embedded_model_dir
-from .data import sample_records
+from .data import BENCHMARKS, sample_records
 from .llm import (AnswerJudge, Generator, OpenAIGenerator, ResultCache, cached_generate, client_settings,
-                       local_generator,
-                       make_judge, model_id)
-from .rewards import format_ok as _layout_ok
+                       local_generator, make_judge, model_id)
+from .hub import MODEL_TITLES, detail_table, paired_table, results_table, write_model_cards
 
 # %% auto #0
-__all__ = ['BENCHMARKS', 'PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'EVAL_BACKENDS', 'MODEL_TITLES', 'PAIRS', 'HUB_IDS',
-           'eval_prompt', 'record_kind', 'paper_table', 'check_eval_records', 'per_benchmark', 'benchmark_n',
-           'load_eval_sets', 'decoding_settings', 'format_compliant', 'lenient_answer', 'score_sample', 'bootstrap_ci',
-           'paired_bootstrap', 'summarize', 'eval_backend', 'vllm_engine_kwargs', 'make_generator', 'eval_sampling',
-           'entry_completion', 'make_answer_judge', 'evaluate_benchmark', 'stage_models', 'evaluate_all',
-           'results_table', 'detail_table', 'results_markdown', 'plot_accuracy', 'paired_comparisons', 'paired_table',
-           'write_reports', 'base_model_id', 'card_eval_results', 'model_card', 'write_model_cards', 'run_stage',
-           'evaluate_models']
-
-# %% ../nbs/06_eval.ipynb #1c28d4c2
-BENCHMARKS = dict(
-    synthetic=dict(title="Synthetic", paper=None, answer_type="number", scorer="rules",
-                   about="held-out split of finr1's FinQA-style generator (table + text, gold program)"),
-    finqa=dict(title="FinQA", paper="FinQA", answer_type="number", scorer="rules",
-               about="numerical reasoning over an earnings-report page (text + table), FinQA test"),
-    convfinqa=dict(title="ConvFinQA", paper="ConvFinQA", answer_type="number", scorer="rules",
-                   about="one turn of a conversation about a report page, earlier turns in the prompt, ConvFinQA dev"),
-    fin_eva=dict(title="Ant_Finance", paper="Ant_Finance", answer_type="choice", scorer="rules",
-                 about="Ant Group Fin-Eva multiple-choice questions (Chinese), answer a letter"),
-    tfns=dict(title="TFNS", paper="TFNS", answer_type="label", scorer="rules",
-              about="Twitter financial news sentiment: bearish / bullish / neutral"),
-    finance_instruct=dict(title="Finance-Instruct-500K", paper="Finance-Instruct-500k", answer_type="text", scorer="judge",
-                          about="open financial instructions; an LLM judge decides (rules only for exact matches)"),
-)
+__all__ = ['PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'EVAL_BACKENDS', 'PAIRS', 'eval_prompt', 'record_kind',
+           'paper_table', 'check_eval_records', 'per_benchmark', 'benchmark_n', 'load_eval_sets', 'decoding_settings',
+           'lenient_answer', 'score_sample', 'bootstrap_ci', 'paired_bootstrap', 'summarize', 'eval_backend',
+           'vllm_engine_kwargs', 'make_generator', 'eval_sampling', 'entry_completion', 'make_answer_judge',
+           'evaluate_benchmark', 'stage_models', 'evaluate_all', 'results_markdown', 'plot_accuracy',
+           'paired_comparisons', 'write_reports', 'run_stage']
 
 # %% ../nbs/06_eval.ipynb #9a5ec826
 def eval_prompt(record:dict) -> list[dict]:
@@ -131,11 +109,6 @@ def decoding_settings(cfg:dict,      # resolved profile
                 max_new_tokens=int(per_benchmark(cfg, benchmark).get("eval_max_new_tokens", cfg["eval_max_new_tokens"])),
                 seed=int(cfg["seed"]))
 
-# %% ../nbs/06_eval.ipynb #d56a7078
-def format_compliant(completion:str|None) -> bool:
-    "True iff `completion` is exactly `<think>\\n…\\n</think>\\n<answer>\\n…\\n</answer>` — the GRPO format reward's test."
-    return bool(completion) and _layout_ok(completion)
-
 # %% ../nbs/06_eval.ipynb #f4762374
 _SCALE_WORDS = {1e3: " thousand", 1e4: "万", 1e6: " million", 1e8: "亿", 1e9: " billion", 1e12: " trillion"}
 
@@ -163,13 +136,13 @@ def score_sample(record:dict,            # the benchmark record (gold `answer`, 
                  judged:int|None=None,   # the LLM judge's 1/0 verdict on the extracted answer, if one was asked
                 ) -> dict:
     "Rule score, judge score, format compliance and the lenient last-value score of one completion."
-    kind, gold = record_kind(record, benchmark), record["answer"]
-    answer = extract_answer(completion)
-    rule = int(answer is not None and answers_match(answer, gold, kind=kind))
-    lenient = lenient_answer(completion, kind)
-    return dict(pred=answer, gold=gold, answer_type=kind, rule=rule, judge=judged,
-                correct=int(judged) if judged is not None and answer is not None else rule, format_ok=int(format_compliant(completion)),
-                lenient_answer=lenient, lenient=int(lenient is not None and answers_match(lenient, gold, kind=kind)))
+    kind, answer = record_kind(record, benchmark), record["answer"]
+    pred, lenient = extract_answer(completion), lenient_answer(completion, kind)
+    rule = int(pred is not None and answer_correct(pred, answer, kind))
+    return dict(pred=pred, answer=answer, answer_type=kind, rule=rule, judge=judged,
+                correct=int(judged) if judged is not None and pred is not None else rule,
+                format_ok=int(format_ok(completion)), lenient_answer=lenient,
+                lenient=int(lenient is not None and answer_correct(lenient, answer, kind)))
 
 # %% ../nbs/06_eval.ipynb #19f4b1c3
 def bootstrap_ci(scores:list,       # per-item 0/1 scores
@@ -256,7 +229,7 @@ def entry_completion(entry:dict) -> str|None:
     content = entry.get("content")
     if content is None or entry.get("error"): return None
     if entry.get("reasoning") and "<think>" not in content:
-        return f"<think>\n{entry['reasoning'].strip()}\n</think>\n{content.strip()}"
+        return THINK.format(entry["reasoning"].strip()) + "\n" + content.strip()
     return content
 
 # %% ../nbs/06_eval.ipynb #e8e81a14
@@ -273,8 +246,8 @@ def _judge_open(records, completions, benchmark, judge) -> dict:
     if judge is None: return {}
     idx = [i for i, (r, c) in enumerate(zip(records, completions)) if record_kind(r, benchmark) == "text" and extract_answer(c)]
     if not idx: return {}
-    return dict(zip(idx, judge([dict(question=records[i]["question"], gold=records[i]["answer"], pred=extract_answer(completions[i]),
-                                     kind="text", id=records[i]["id"]) for i in idx])))
+    return dict(zip(idx, judge([dict(question=records[i]["question"], answer=records[i]["answer"], pred=extract_answer(completions[i]),
+                                     answer_type="text", id=records[i]["id"]) for i in idx])))
 
 def evaluate_benchmark(gen:Generator,        # the model, from `make_generator`
                        benchmark:str,        # benchmark name
@@ -301,8 +274,6 @@ def evaluate_benchmark(gen:Generator,        # the model, from `make_generator`
                          cached=len(records) - len(new), seconds=round(time.time() - t0, 2), backend=gen.kind)
 
 # %% ../nbs/06_eval.ipynb #06796848
-MODEL_TITLES = dict(base="Base", sft="SFT", grpo="GRPO (SFT + RL)")
-
 def stage_models(run_dir:str|Path, # run directory
                  cfg:dict,         # resolved profile
                 ) -> tuple[dict, dict]:
@@ -342,35 +313,6 @@ def evaluate_all(run_dir:str|Path,  # run directory (writes eval/)
                                  **stats))
         finally: gen.close()
     return rows
-
-# %% ../nbs/06_eval.ipynb #f9e7e8b5
-def _pct(x): return "–" if x is None else f"{100 * x:.1f}"
-
-def results_table(rows:list[dict],      # result rows from `evaluate_all`
-                  benchmarks:list[str], # column order
-                 ) -> str:
-    "Markdown: models × benchmarks accuracy (%) and the average, in the paper's layout."
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    acc = {(r["model"], r["benchmark"]): r["accuracy"] for r in rows}
-    lines = ["| Model | " + " | ".join(BENCHMARKS[b]["title"] for b in benchmarks) + " | Average |",
-             "|---|" + "---:|" * (len(benchmarks) + 1)]
-    for m in models:
-        vals = [acc.get((m, b)) for b in benchmarks]
-        have = [v for v in vals if v is not None]
-        lines.append(f"| {MODEL_TITLES.get(m, m)} | " + " | ".join(map(_pct, vals)) + f" | {_pct(sum(have) / len(have) if have else None)} |")
-    return "\n".join(lines)
-
-def detail_table(rows:list[dict]) -> str:
-    "Markdown: per model × benchmark n, accuracy with its 95 % CI, format rate, lenient accuracy, tokens and seconds."
-    lines = ["| Model | Benchmark | n | Accuracy % [95 % CI] | Format % | Lenient % | Judged | Errors | Tokens (mean) | Seconds |",
-             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        ci = f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]" if r["ci_low"] is not None else ""
-        tok = f"{r['tokens_mean']:.0f}" if r.get("tokens_mean") is not None else "–"
-        lines.append(f"| {MODEL_TITLES.get(r['model'], r['model'])} | {BENCHMARKS[r['benchmark']]['title']} | {r['n']} | "
-                     f"{_pct(r['accuracy'])} {ci} | {_pct(r['format_rate'])} | {_pct(r['lenient_accuracy'])} | {r['judged']} | "
-                     f"{r['errors']} | {tok} | {r['seconds']:.1f} |")
-    return "\n".join(lines)
 
 # %% ../nbs/06_eval.ipynb #14621d28
 def results_markdown(rows:list[dict], benchmarks:list[str], cfg:dict, skipped:dict, paired:list|None=None) -> str:
@@ -425,15 +367,6 @@ def paired_comparisons(samples_dir:str|Path, # eval/samples: `<model>__<benchmar
             out.append(dict(before=a, after=b, benchmark=bench, **paired_bootstrap([sa[i] for i in ids], [sb[i] for i in ids], seed=seed)))
     return out
 
-def paired_table(paired:list[dict]) -> str:
-    "Markdown: each pair's difference in points with its paired 95 % CI, and the items won and lost."
-    lines = ["| Comparison | Benchmark | n | Difference (points) [paired 95 % CI] | Items gained | Items lost |", "|---|---|---:|---|---:|---:|"]
-    for p in paired:
-        lines.append(f"| {MODEL_TITLES.get(p['after'], p['after'])} − {MODEL_TITLES.get(p['before'], p['before'])} | "
-                     f"{BENCHMARKS[p['benchmark']]['title']} | {p['n']} | {100 * p['diff']:+.1f} [{100 * p['ci_low']:+.1f}, "
-                     f"{100 * p['ci_high']:+.1f}] | {p['wins']} | {p['losses']} |")
-    return "\n".join(lines)
-
 # %% ../nbs/06_eval.ipynb #66737541
 def write_reports(run_dir:str|Path, cfg:dict, rows:list[dict], sets:dict, models:dict, skipped:dict) -> dict:
     "Write eval/results.json, results.md and accuracy.png; return their paths."
@@ -448,100 +381,6 @@ def write_reports(run_dir:str|Path, cfg:dict, rows:list[dict], sets:dict, models
     paths["md"].write_text(results_markdown(rows, benchmarks, cfg, skipped, paired), encoding="utf-8")
     if rows: plot_accuracy(rows, benchmarks, paths["png"])
     return paths
-
-# %% ../nbs/06_eval.ipynb #82c873fc
-HUB_IDS = dict(embedded="HuggingFaceTB/SmolLM2-135M-Instruct")   # what the embedded GGUF is a conversion of
-
-def base_model_id(model:str) -> str:
-    "The hub id of a run's base `model` (the embedded GGUF's source for 'embedded'; a hub id stays as it is)."
-    return HUB_IDS.get(str(model), str(model))
-
-def card_eval_results(rows:list[dict], # result rows from `evaluate_all`
-                      model:str,       # "sft" or "grpo"
-                     ) -> list:
-    "`huggingface_hub.EvalResult`s (model-index) of `model`'s measured accuracy, one per benchmark."
-    from huggingface_hub import EvalResult
-    return [EvalResult(task_type="question-answering", task_name="Financial reasoning", dataset_type=f"finr1/{r['benchmark']}",
-                       dataset_name=BENCHMARKS[r["benchmark"]]["title"], metric_type="accuracy", metric_name="Accuracy (Fin-R1 format, %)",
-                       metric_value=round(100 * r["accuracy"], 1))
-            for r in rows if r["model"] == model and r["accuracy"] is not None]
-
-
-# %% ../nbs/06_eval.ipynb #d0036958
-_STAGE_PARAMS = dict(sft=("sft_",), grpo=("grpo_", "sft_lora_"))
-
-def _read(path:Path) -> dict: return read_json(path) if Path(path).exists() else {}
-
-def _training_data(run_dir:Path, made_by:dict) -> str:
-    "Markdown: sources and counts, filter result, teacher and judge (and whether they were the offline stand-ins)."
-    from finr1.filter import provenance
-    data, filt, prov = _read(run_dir/"data/data_report.json"), _read(run_dir/"data/filter_report.json"), provenance(made_by)
-    t = filt.get("total") or {}
-    return "\n".join([f"- **Sources (records):** " + ", ".join(f"{k} ({v})" for k, v in (data.get("train") or {}).items()),
-                      f"- **After filtering:** SFT set {t.get('sft', '?')}, RL set {t.get('rl', 0) + filt.get('rl_reserved', 0)} "
-                      f"(rejected {filt.get('rl_rejected', t.get('rl', '?'))}, reserved prompts {filt.get('rl_reserved', 0)})",
-                      f"- **Teacher:** {prov['teacher']}", f"- **Judge:** {prov['judge']}",
-                      f"- **Offline stand-ins used:** {'yes — the run is a rehearsal of the recipe, not of its data' if prov['offline_stand_ins'] else 'no'}",
-                      "- The dataset itself: `data/fin_r1_data/` of the run (a `DatasetDict` with its own card)."])
-
-def model_card(run_dir:str|Path, # the run directory (its manifest says what made the model)
-               name:str,         # "sft" or "grpo"
-               kind:str,         # "merged" or "adapter"
-               rows:list[dict],  # eval result rows
-               paired:list[dict]|None=None): # paired comparisons
-    "A Hub model card (`huggingface_hub.ModelCard`, default template; model-index from this run's eval) for one saved model."
-    from huggingface_hub import ModelCard, ModelCardData
-    run_dir, manifest = Path(run_dir), read_manifest(run_dir)
-    made = lambda stage: (manifest.get(stage) or {}).get("settings") or {}   # the settings each stage actually ran with
-    base, made_by = base_model_id(made("sft").get("model", "embedded")), {**made("distill"), **made("filter")}
-    log, run = _read(run_dir/"models"/name/"log.json"), _read(run_dir/"config.json")
-    profile = (run.get("profile") or {}).get("profile")
-    params = {k: v for k, v in made(name).items() if k.startswith(_STAGE_PARAMS[name])}
-    mine = [r for r in rows if r["model"] == name]
-    pairs = [p for p in paired or [] if p["after"] == name]
-    title = f"finr1 {'SFT' if name == 'sft' else 'GRPO'} ({profile} profile) of {base.split('/')[-1]}" + (" — LoRA adapter" if kind == "adapter" else "")
-    data = ModelCardData(base_model=base, library_name="peft" if kind == "adapter" else "transformers", license="apache-2.0",
-                         language=["en"], pipeline_tag="text-generation", model_name=title,
-                         tags=["finance", "reasoning", "fin-r1", "finr1", "trl", name] + (["lora"] if kind == "adapter" else []),
-                         datasets=[f"finr1/{s}" for s in (_read(run_dir/"data/data_report.json").get("train") or {})],
-                         eval_results=card_eval_results(rows, name) or None)
-    lineage = (f"{base} → SFT" + (" → GRPO" if name == "grpo" else "") + (". This adapter applies to " +
-               ("the base model" if name == "sft" else "the run's merged SFT model (`models/sft/merged`)") if kind == "adapter" else ""))
-    return ModelCard.from_template(data, model_id=title,
-        model_summary=f"A Fin-R1-style financial reasoning model trained by finr1 (profile `{profile}`): {lineage}.",
-        model_description=("Fin-R1's recipe: supervised fine-tuning on distilled, filtered reasoning, then Group Relative Policy Optimization with "
-                           "a format reward and an accuracy reward. Answers follow the Fin-R1 format: `<think>` reasoning `</think>` then "
-                           "`<answer>` the answer `</answer>`, after the system prompt\n\n> " + SYSTEM_PROMPT.replace("\n", " ")),
-        developers="the finr1 pipeline (an open reproduction of Fin-R1, arXiv:2503.16252)", paper="https://arxiv.org/abs/2503.16252",
-        model_type="causal language model" + (", LoRA adapter" if kind == "adapter" else ""),
-        direct_use="Research on reproducing Fin-R1's recipe: financial question answering with visible reasoning, in the Fin-R1 format.",
-        out_of_scope_use="Investment, credit or accounting decisions; any use that trusts a figure without checking it against the source.",
-        get_started_code=("```python\nfrom transformers import pipeline\nfrom finr1.core import SYSTEM_PROMPT\n"
-                          f"chat = pipeline('text-generation', model='<this folder or repo>')\n"
-                          "print(chat([{'role': 'system', 'content': SYSTEM_PROMPT}, {'role': 'user', 'content': question}])[0]['generated_text'])\n```"),
-        training_data=_training_data(run_dir, made_by),
-        training_regime=("Hyperparameters (from the profile):\n\n" + "\n".join(f"- `{k}`: {v}" for k, v in params.items()) +
-                         f"\n\nOptimizer steps: {log.get('global_step', '?')}; tokens/s: {log.get('tokens_per_second') or 0:.0f}; backend: {log.get('backend', '?')}."),
-        testing_data="Held-out evaluation sets of the run (`data/eval/`); the synthetic split shares no question with training.",
-        testing_metrics="Accuracy: the answer inside `<answer>` matched by finance-aware rules (an LLM judge for open answers); 95 % bootstrap CIs.",
-        results=(detail_table(mine) if mine else "Not evaluated in this run.") + ("\n\n" + paired_table(pairs) if pairs else ""),
-        bias_risks_limitations=("Measured on the run's own evaluation sets at the sizes shown (n); small n gives wide intervals. "
-                                + ("Trained with offline stand-ins for the teacher and judge: a rehearsal of the recipe. " if made_by.get("teacher") == "program" or made_by.get("judge") == "rules" else "")
-                                + "Not financial advice; the model can state wrong numbers with confidence."),
-        software=f"finr1 commit {run.get('git_commit')}; " + ", ".join(f"{k} {v}" for k, v in (run.get("versions") or {}).items() if v))
-
-def write_model_cards(run_dir:str|Path, # a run directory whose eval stage wrote eval/results.json
-                     ) -> list[Path]:
-    "`README.md` model cards in every saved model folder of the run (models/{sft,grpo}/{merged,adapter})."
-    res, out = _read(Path(run_dir)/"eval/results.json"), []
-    rows, paired = res.get("results") or [], res.get("paired") or []
-    for name in ("sft", "grpo"):
-        for kind in ("merged", "adapter"):
-            folder = Path(run_dir)/"models"/name/kind
-            if (folder/"config.json").exists() or (folder/"adapter_config.json").exists():
-                model_card(run_dir, name, kind, rows, paired).save(folder/"README.md"); out.append(folder/"README.md")
-    return out
-
 
 # %% ../nbs/06_eval.ipynb #6a942177
 def run_stage(run_dir:str|Path, # the run directory (reads data/eval/*.jsonl and models/)
@@ -563,22 +402,3 @@ def run_stage(run_dir:str|Path, # the run directory (reads data/eval/*.jsonl and
                       failed=sum(r["failed"] for r in rows), skipped=len(skipped))
         st.count(**counts)
     return counts
-
-# %% ../nbs/06_eval.ipynb #99a376d9
-def evaluate_models(models:list|None=None, # model directories (or hub ids); None = the run's base / SFT / GRPO models
-                    profile:str="tiny",    # profile for benchmarks, sizes and decoding settings
-                    run_dir:str|Path|None=None, # run directory holding data/eval (default runs/<profile>-eval)
-                    overrides:dict|None=None,   # profile overrides
-                   ) -> str:
-    "Evaluate `models` on the profile's benchmarks (building the eval sets if needed); return the markdown table."
-    run_dir, cfg = open_run(run_dir or Path("runs")/f"{profile}-eval", profile, overrides)
-    if not stage_is_fresh(run_dir, "data", cfg):
-        from finr1.data import run_stage as build_data
-        build_data(run_dir, cfg)
-    sets, skipped_sets = load_eval_sets(run_dir, cfg)
-    if models: chosen, skipped_models = {(Path(m).parent.name if Path(m).name == "merged" else Path(m).name): m for m in models}, {}
-    else: chosen, skipped_models = stage_models(run_dir, cfg)
-    skipped = {**{f"benchmark {b}": r for b, r in skipped_sets.items()}, **{f"model {m}": r for m, r in skipped_models.items()}}
-    rows = evaluate_all(run_dir, cfg, chosen, sets)
-    write_reports(run_dir, cfg, rows, sets, chosen, skipped)
-    return results_table(rows, list(sets))

@@ -4,22 +4,21 @@
 
 # %% ../nbs/03_filter.ipynb #596cc4e5
 from __future__ import annotations
-import ast, json, math, operator, re
+import ast, operator, re
 from collections import Counter
 from pathlib import Path
 from tqdm.auto import tqdm
-from .core import (answers_match, answer_type, parse_numbers, unbox, read_jsonl, write_jsonl, write_json, read_json,
-                        stage, stage_input, open_run, Record, YES, NO, LABELS)
-from .distill import fmt_num
-from .llm import (CRITERIA, RUBRIC_REMINDER, AnswerJudge, Generator, ResultCache, ask_judge, make_judge, parse_rubric,
-                       reasoning_judge_messages, split_reasoning)
+from .core import (fmt_num, answer_correct, answer_type, parse_numbers, read_jsonl, write_jsonl, write_json,
+                        stage, stage_input, Record, YES, NO, LABELS)
+from .llm import (CRITERIA, RUBRIC_REMINDER, AnswerJudge, Generator, ResultCache, ask_judge, make_judge,
+                       parse_rubric, reasoning_judge_messages)
+from .hub import export_dataset
 
 # %% auto #0
-__all__ = ['FINANCE_TERMS', 'RULE_THRESHOLDS', 'RECORD_FIELDS', 'SFT_COLUMNS', 'RL_COLUMNS', 'round1_rules', 'token_f1',
-           'segments', 'check_arithmetic', 'states_answer', 'content_words', 'terms', 'term_overlap', 'repetition',
-           'on_topic', 'answer_in_form', 'follows_instruction', 'rules_rubric', 'agreement', 'judge_round1',
-           'judge_round2', 'reject_reason', 'filter_rows', 'filter_report', 'plot_trace_lengths', 'dataset_dict',
-           'provenance', 'dataset_card', 'export_dataset', 'run_stage']
+__all__ = ['FINANCE_TERMS', 'RULE_THRESHOLDS', 'RECORD_FIELDS', 'round1_rules', 'token_f1', 'segments', 'check_arithmetic',
+           'states_answer', 'content_words', 'terms', 'term_overlap', 'repetition', 'on_topic', 'answer_in_form',
+           'follows_instruction', 'rules_rubric', 'agreement', 'judge_round1', 'judge_round2', 'reject_reason',
+           'filter_rows', 'filter_report', 'plot_trace_lengths', 'run_stage']
 
 # %% ../nbs/03_filter.ipynb #59d1cdfb
 def round1_rules(row:dict) -> int|None:
@@ -115,7 +114,7 @@ def states_answer(reasoning:str, answer:str|None) -> bool:
     "Does the conclusion of `reasoning` state `answer`?"
     if not answer: return False
     tail = " ".join(segments(reasoning)[-3:])
-    if answer_type(answer) == "number": return any(answers_match(t, answer, kind="number") for t in _NUMTXT_RE.findall(tail))
+    if answer_type(answer) == "number": return any(answer_correct(t, answer, "number") for t in _NUMTXT_RE.findall(tail))
     return re.search(rf"(?<!\w){re.escape(str(answer).strip().lower())}(?!\w)", tail.lower()) is not None
 
 # %% ../nbs/03_filter.ipynb #32a1e43f
@@ -218,8 +217,8 @@ def judge_round1(rows:list[dict], judge:Generator|None=None, cache:ResultCache|N
                 ) -> list[dict]:
     "Round 1 per row: {passed: 1 | 0 | None, method: rules | llm | rules_f1 | distill_error, ...}."
     live = [i for i, r in enumerate(rows) if not r.get("error")]
-    verdicts = AnswerJudge(judge, cache, progress=progress)([dict(question=rows[i]["question"], gold=rows[i]["answer"],
-        pred=rows[i].get("teacher_answer"), kind=rows[i].get("answer_type"), id=f"{rows[i]['id']}#round1") for i in live])
+    verdicts = AnswerJudge(judge, cache, progress=progress)([dict(question=rows[i]["question"], answer=rows[i]["answer"],
+        pred=rows[i].get("teacher_answer"), answer_type=rows[i].get("answer_type"), id=f"{rows[i]['id']}#round1") for i in live])
     out = [dict(passed=None, method="distill_error") for _ in rows]
     for i, v in zip(live, verdicts):
         fallback = v["status"] == "no_judge" or (v["status"] == "unparsed" and unparsed == "rules")
@@ -345,69 +344,6 @@ def plot_trace_lengths(decisions:list[dict], path:str|Path) -> Path:
     if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=8)
     Path(path).parent.mkdir(parents=True, exist_ok=True); fig.tight_layout(); fig.savefig(path)
     return Path(path)
-
-# %% ../nbs/03_filter.ipynb #e93f1e9f
-SFT_COLUMNS, RL_COLUMNS = ("id", "source", "question", "reasoning", "answer", "answer_type"), ("id", "source", "question", "answer", "answer_type")
-
-def dataset_dict(sft:list[dict], rl:list[dict]):
-    "The SFT set (x, reasoning, y*) and the RL set (x, y*) as a `datasets.DatasetDict` (string columns; empty splits allowed)."
-    from datasets import Dataset, DatasetDict, Features, Value
-    split = lambda rows, cols: Dataset.from_dict({c: [str(r.get(c) or "") for r in rows] for c in cols},
-                                                 features=Features({c: Value("string") for c in cols}))
-    return DatasetDict(sft=split(sft, SFT_COLUMNS), rl=split(rl, RL_COLUMNS))
-
-# %% ../nbs/03_filter.ipynb #fec0606a
-def provenance(cfg:dict) -> dict:
-    "Who made the data: teacher and judge, and whether each is an offline stand-in for the paper's (DeepSeek-R1, Qwen2.5-72B)."
-    offline_teacher, offline_judge = cfg["teacher"] == "program", cfg["judge"] == "rules"
-    return dict(teacher="program (gold FinQA programs rendered as reasoning; offline stand-in for DeepSeek-R1)" if offline_teacher
-                else f"{cfg['teacher']}: {cfg['teacher_model']}",
-                judge="rules (answer matching and rule checks; offline stand-in for Qwen2.5-72B-Instruct)" if offline_judge
-                else f"{cfg['judge']}: {cfg['judge_model']}", offline_stand_ins=offline_teacher or offline_judge)
-
-def dataset_card(cfg:dict,         # resolved profile (teacher, judge, profile name)
-                 report:dict,      # the filter report (`filter_report` + rl counts)
-                 sources:list[str], # the sources the records came from
-                 counts:dict,      # split → rows
-                ):
-    "A Hub dataset card (`huggingface_hub.DatasetCard`, default template) for the run's Fin-R1-Data."
-    from huggingface_hub import DatasetCard, DatasetCardData
-    from finr1.data import SOURCE_LICENSES, markdown_table
-    lic = {s: SOURCE_LICENSES.get(s, ("other", s)) for s in sources}
-    licenses = sorted({l for l, _ in lic.values()})
-    prov, total = provenance(cfg), report["total"]
-    zh = any(s in ("fin_eva", "financeiq", "fincuge") for s in sources)
-    data = DatasetCardData(license=licenses[0] if len(licenses) == 1 else "other", language=["en", "zh"] if zh else ["en"],
-                           pretty_name=f"Fin-R1-Data (finr1 run, profile {cfg['profile']})", task_categories=["question-answering", "text-generation"],
-                           tags=["finance", "reasoning", "fin-r1", "finr1", "distillation"], size_categories=["n<1K"] if sum(counts.values()) < 1000 else ["1K<n<10K"],
-                           configs=[dict(config_name="default", data_files=[dict(split=s, path=f"{s}/*.arrow") for s in counts])])
-    rounds = [dict(round="in", rows=total["in"]), dict(round="1: answer check", rows=total["passed_round1"]),
-              dict(round="2: reasoning rubric", rows=total["passed_round2"]), dict(round="SFT set", rows=total["sft"]),
-              dict(round="RL set: rejected", rows=report.get("rl_rejected", total["rl"])), dict(round="RL set: reserved prompts", rows=report.get("rl_reserved", 0))]
-    crit = [dict(criterion=k, **{j: "–" if v is None else f"{100 * v:.0f}%" for j, v in ((j, (report["criteria_pass_rate"].get(j) or {}).get(k)) for j in ("rules", "llm"))})
-            for k in (report["criteria_pass_rate"].get("rules") or {})]
-    return DatasetCard.from_template(data,
-        dataset_summary=(f"The SFT and RL sets of a finr1 run (profile `{cfg['profile']}`), built the way Fin-R1 builds Fin-R1-Data: "
-                         f"reasoning distilled from a teacher, then filtered in two rounds (answer check, reasoning rubric). "
-                         f"`sft`: {counts.get('sft', 0)} rows of question, reasoning and answer; `rl`: {counts.get('rl', 0)} rows of question and answer."),
-        dataset_description=f"- **Teacher:** {prov['teacher']}\n- **Judge:** {prov['judge']}\n- **Offline stand-ins used:** {'yes' if prov['offline_stand_ins'] else 'no'}",
-        dataset_structure=("Splits `sft` (columns " + ", ".join(SFT_COLUMNS) + ") and `rl` (columns " + ", ".join(RL_COLUMNS) +
-                           "). `question` holds the context (text and table) and the question; `answer` is the gold answer y*."),
-        source_data_producers_section="\n".join(f"- `{s}`: {d} — licence `{l}`" for s, (l, d) in lic.items()),
-        data_collection_and_processing_section=("Filter rounds:\n\n" + markdown_table(rounds) + ("\n\nRubric pass rate per criterion (round 2):\n\n" + markdown_table(crit) if crit else "")),
-        bias_risks_limitations=("Synthetic problems are templated tables; traces from the offline teacher are rendered programs, not model reasoning. "
-                                "Licences differ per source (see Source Data); FinanceIQ is non-commercial." if prov["offline_stand_ins"] else
-                                "Reasoning comes from one teacher model and is filtered by one judge model; their errors and biases carry over. Licences differ per source."))
-
-# %% ../nbs/03_filter.ipynb #587f3617
-def export_dataset(run_dir:str|Path, cfg:dict, sft:list[dict], rl:list[dict], report:dict) -> Path:
-    "Write `data/fin_r1_data/` (a DatasetDict saved to disk) and its dataset card `README.md`; return the folder."
-    out = Path(run_dir)/"data"/"fin_r1_data"
-    dd = dataset_dict(sft, rl)
-    dd.save_to_disk(str(out), num_shards={k: 1 for k in dd})   # one shard each: an empty split (no rejects) still loads back
-    sources = sorted({r.get("source") or "unknown" for r in sft + rl})
-    dataset_card(cfg, report, sources, {k: len(v) for k, v in dd.items()}).save(out/"README.md")
-    return out
 
 # %% ../nbs/03_filter.ipynb #f62395f7
 def run_stage(run_dir:str|Path, # the run directory (reads data/distilled.jsonl)

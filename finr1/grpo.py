@@ -4,24 +4,23 @@
 
 # %% ../nbs/05_grpo.ipynb #9919f270
 from __future__ import annotations
-import json, math, os, shutil, time
+import shutil
 from contextlib import nullcontext
 from pathlib import Path
 from .core import (ConfigError, REPORTING_FIELDS, StageRecord, cfg_digest, cuda_available, cuda_vllm_available,
-                        extract_answer,
-                        open_run, prompt_messages, read_json, read_jsonl, seed_everything, stage, write_json, write_jsonl)
-from .sft import StepTimer, add_lora, is_main_process, tracking, train_and_save
-from .llm import Generator, ResultCache, cached_generate, generate_text, load_model, local_generator, pick_backend
-from .rewards import accuracy_reward, format_ok, reward_functions
+                        prompt_messages, read_json, read_jsonl, seed_everything, stage, write_json, write_jsonl)
+from .train import add_lora, is_main_process, train_and_save, trainer_callbacks, trainer_log
+from .llm import Generator, ResultCache, cached_generate, load_model, local_generator, pick_backend
+from .rewards import accuracy_reward, reward_functions
 
 # %% auto #0
 __all__ = ['grpo_dataset', 'pass_rates', 'select_learnable', 'vllm_settings', 'grpo_config', 'resume_checkpoint', 'grpo_trainer',
-           'grpo_log', 'running_mean', 'plot_rewards', 'run_stage', 'main']
+           'grpo_log', 'running_mean', 'plot_rewards', 'run_stage']
 
 # %% ../nbs/05_grpo.ipynb #c0428c65
 def grpo_dataset(*sources:tuple[str, list[dict]], # (file name, records) pairs: the RL set, then the SFT set
                 ):
-    "A `datasets.Dataset` of GRPO rows: `id`, `prompt` (messages), `solution`, `answer_type`; one row per id."
+    "A `datasets.Dataset` of GRPO rows: `id`, `prompt` (messages), `answer`, `answer_type`; one row per id."
     from datasets import Dataset
     rows, seen = [], set()
     for src, records in sources:
@@ -30,7 +29,7 @@ def grpo_dataset(*sources:tuple[str, list[dict]], # (file name, records) pairs: 
             if missing: raise ValueError(f"{src}:{i} (id {r.get('id')!r}): empty or missing {missing}")
             if r.get("id") in seen: continue
             seen.add(r.get("id"))
-            rows.append(dict(id=r.get("id", f"{src}:{i}"), prompt=prompt_messages(r), solution=str(r["answer"]),
+            rows.append(dict(id=r.get("id", f"{src}:{i}"), prompt=prompt_messages(r), answer=str(r["answer"]),
                              answer_type=r.get("answer_type") or None))
     if not rows: raise ValueError(f"no GRPO prompts in {[s for s, _ in sources]}")
     return Dataset.from_list(rows)
@@ -117,25 +116,21 @@ def grpo_trainer(model, tok,         # LoRA policy and tokenizer
                 ):
     "A TRL `GRPOTrainer` with the profile's rewards, a `StepTimer` and the profile's trackers."
     from trl import GRPOTrainer
-    track, callbacks = tracking(cfg, run_dir, "grpo") if run_dir else ({}, [])
+    track, callbacks = trainer_callbacks(cfg, run_dir, "grpo")
     return GRPOTrainer(model=model, reward_funcs=reward_functions(cfg), args=grpo_config(cfg, output_dir, **track),
-                       train_dataset=dataset, processing_class=tok, callbacks=[StepTimer(), *callbacks])
+                       train_dataset=dataset, processing_class=tok, callbacks=callbacks)
 
 # %% ../nbs/05_grpo.ipynb #394118a2
+_GRPO_KEYS = ("step", "reward", "reward_std", "kl", "loss", "entropy", "num_tokens", "completions/mean_length",
+              "completions/clipped_ratio", "frac_reward_zero_std")
+
 def grpo_log(trainer) -> dict:
     "Per-step rewards (per function and total), completion length, KL; step times and tokens/s."
-    hist = trainer.state.log_history
-    keep = lambda k: k in ("step", "reward", "reward_std", "kl", "loss", "entropy", "num_tokens", "completions/mean_length",
-                           "completions/clipped_ratio", "frac_reward_zero_std") or k.startswith("rewards/")
-    steps = [{k: v for k, v in h.items() if keep(k)} for h in hist if "reward" in h]
-    end = next((h for h in reversed(hist) if "train_runtime" in h), {})
-    timer = next((c for c in trainer.callback_handler.callbacks if isinstance(c, StepTimer)), None)
-    secs, tokens, runtime = timer.seconds if timer else [], steps[-1].get("num_tokens") if steps else None, end.get("train_runtime")
+    keep = lambda k: k in _GRPO_KEYS or k.startswith("rewards/")
+    steps = [{k: v for k, v in h.items() if keep(k)} for h in trainer.state.log_history if "reward" in h]
     spread = [s["frac_reward_zero_std"] for s in steps if s.get("frac_reward_zero_std") is not None]
-    return dict(steps=steps, global_step=trainer.state.global_step, train_runtime=runtime, num_tokens=tokens,
-                zero_spread_fraction=sum(spread) / len(spread) if spread else None,
-                tokens_per_second=tokens / runtime if tokens and runtime else None,
-                step_seconds_mean=sum(secs) / len(secs) if secs else None, step_seconds=secs)
+    return dict(trainer_log(trainer, steps, steps[-1].get("num_tokens") if steps else None),
+                zero_spread_fraction=sum(spread) / len(spread) if spread else None)
 
 # %% ../nbs/05_grpo.ipynb #9076f622
 def running_mean(xs:list[float], w:int=4) -> list[float]:
@@ -212,14 +207,3 @@ def run_stage(run_dir:str|Path, # the run directory
                  step_seconds=log["step_seconds_mean"], tokens_per_second=log["tokens_per_second"],
                  zero_spread_fraction=log["zero_spread_fraction"], **{f"pass_rate_{k}": v for k, v in log["selection"].items()})
     return st.counts
-
-# %% ../nbs/05_grpo.ipynb #71a9caf0
-from fastcore.script import call_parse, Param
-
-@call_parse
-def main(run_dir:str=None,           # the run directory (required; holds models/sft/merged and data/*.jsonl)
-         profile:str="tiny",        # smoke | tiny | cpu | paper
-         set:Param("profile overrides key=value (repeatable)", str, nargs="+", action="extend")=None):
-    "Run the `grpo` stage from the command line (`python -m finr1.grpo`, or under `accelerate launch -m finr1.grpo`)."
-    from finr1.pipeline import stage_main
-    if rc := stage_main("grpo", run_dir, profile, set): raise SystemExit(rc)

@@ -8,19 +8,21 @@ import json, os, re, shutil, subprocess, sys, threading, time
 from pathlib import Path
 from fastcore.script import anno_parser, Param
 from .core import (STAGES, ConfigError, Profile, check_device, cuda_available, cuda_vllm_available, gpu_problem,
-                        load_profile, package_versions, open_run, parse_sets, read_json, read_manifest,
-                        stale_reason, write_json, prompt_messages)
-from .llm import embedded_model_dir, pick_backend, resolve_model
+                        load_profile, package_versions, open_run, parse_sets, read_manifest, stale_reason,
+                        stage_is_fresh, write_json, prompt_messages)
+from .llm import HFGenerator, embedded_model_dir, load_model, pick_backend, resolve_model
 from .data import eval_records, load_tokenizer, prompt_tokens, resolve_data_dir, training_records
-from .eval import benchmark_n, decoding_settings
+from .eval import (BENCHMARKS, benchmark_n, decoding_settings, evaluate_all, load_eval_sets, results_table,
+                        stage_models, write_reports)
+from .hub import finr1_push
 
 # %% auto #0
 __all__ = ['GPUS', 'PLAN_ASSUMPTIONS', 'MODEL_PARAMS', 'GPU_PACKAGES', 'COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_module',
            'ensure_upstream', 'stage_main', 'StageFailed', 'run_notebook', 'check_model', 'check_paths', 'run_pipeline',
            'default_model', 'ask', 'env_executable', 'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve',
-           'finr1_eval', 'push_plan', 'finr1_push', 'model_params', 'train_tokens_per_second',
-           'decode_tokens_per_second', 'plan_records', 'teacher_plan', 'judge_plan', 'sft_tokens', 'grpo_plan',
-           'eval_plan', 'gpu_hours', 'run_plan', 'backend_state', 'plan_text', 'plan_json', 'finr1_plan', 'main']
+           'evaluate_models', 'finr1_eval', 'model_params', 'train_tokens_per_second', 'decode_tokens_per_second',
+           'plan_records', 'teacher_plan', 'judge_plan', 'sft_tokens', 'grpo_plan', 'eval_plan', 'gpu_hours',
+           'run_plan', 'backend_state', 'plan_text', 'plan_json', 'finr1_plan', 'finr1_stage', 'main']
 
 # %% ../nbs/07_pipeline.ipynb #bf1edd3d
 def nbs_path(path:str|Path|None=None) -> Path:
@@ -57,7 +59,7 @@ def stage_main(name:str,             # the stage to run
                profile:str="tiny",   # smoke | tiny | cpu | paper
                sets:list[str]|None=None, # `--set key=value` overrides
               ) -> int:
-    "The command-line entry of a stage module (`python -m finr1.sft`, `accelerate launch -m finr1.grpo`)."
+    "`finr1 stage NAME`: one stage into `run_dir` (also under `accelerate launch -m finr1.pipeline stage NAME`)."
     try:
         if not run_dir: raise ConfigError("--run_dir is required")
         run_dir, cfg = open_run(run_dir, profile, parse_sets(sets))
@@ -65,7 +67,7 @@ def stage_main(name:str,             # the stage to run
         if int(os.environ.get("WORLD_SIZE", "1")) == 1: ensure_upstream(run_dir, name, cfg)
         counts = stage_module(name).run_stage(run_dir, cfg)
     except ConfigError as e:
-        print(f"finr1.{name}: error: {e}", file=sys.stderr); return 2
+        print(f"finr1 stage {name}: error: {e}", file=sys.stderr); return 2
     if int(os.environ.get("RANK", "0")) == 0: print(json.dumps(counts, default=str))
     return 0
 
@@ -151,8 +153,7 @@ def ask(question:str, # the user's question (context included)
         max_new_tokens:int=512, temperature:float=0.0,
         stream=sys.stdout) -> str:
     "Generate a Fin-R1-format answer to `question`, streaming it to `stream`; return the text."
-    from transformers import TextIteratorStreamer
-    from finr1.llm import HFGenerator, load_model
+    from transformers import TextIteratorStreamer   # lazily: `finr1 --help` should not load transformers
     lm, tok = load_model(model or default_model(), "hf")
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
     gen = HFGenerator((lm, tok), temperature=temperature, max_tokens=max_new_tokens, batch_size=1, progress=False, streamer=streamer)
@@ -173,9 +174,7 @@ def env_executable(name:str) -> str:
 
 def serve_command(model:str|Path, host:str="127.0.0.1", port:int=8000, backend:str="auto") -> list[str]:
     "The server command line for `model`: `vllm serve` on GPU, `transformers serve` on CPU."
-    if backend == "auto":
-        from finr1.core import cuda_vllm_available
-        backend = "vllm" if cuda_vllm_available() else "transformers"
+    if backend == "auto": backend = "vllm" if cuda_vllm_available() else "transformers"
     if backend == "vllm": return [env_executable("vllm"), "serve", str(model), "--host", host, "--port", str(port)]
     return [env_executable("transformers"), "serve", str(model), "--host", host, "--port", str(port), "--device", "cpu" if backend == "transformers" else "auto"]
 
@@ -216,6 +215,23 @@ def finr1_serve(model:str=None,    # model directory (default: runs/tiny's best 
     print(f"serving {cmd[2]} at http://{host}:{port}/v1  ({' '.join(Path(cmd[0]).name for _ in [0])} serve)", flush=True)
     return subprocess.call(cmd)
 
+# %% ../nbs/07_pipeline.ipynb #99a376d9
+def evaluate_models(models:list|None=None, # model directories (or hub ids); None = the run's base / SFT / GRPO models
+                    profile:str="tiny",    # profile for benchmarks, sizes and decoding settings
+                    run_dir:str|Path|None=None, # run directory holding data/eval (default runs/<profile>-eval)
+                    overrides:dict|None=None,   # profile overrides
+                   ) -> str:
+    "Evaluate `models` on the profile's benchmarks (building the eval sets if needed); return the markdown table."
+    run_dir, cfg = open_run(run_dir or Path("runs")/f"{profile}-eval", profile, overrides)
+    if not stage_is_fresh(run_dir, "data", cfg): stage_module("data").run_stage(run_dir, cfg)
+    sets, skipped_sets = load_eval_sets(run_dir, cfg)
+    if models: chosen, skipped_models = {(Path(m).parent.name if Path(m).name == "merged" else Path(m).name): m for m in models}, {}
+    else: chosen, skipped_models = stage_models(run_dir, cfg)
+    skipped = {**{f"benchmark {b}": r for b, r in skipped_sets.items()}, **{f"model {m}": r for m, r in skipped_models.items()}}
+    rows = evaluate_all(run_dir, cfg, chosen, sets)
+    write_reports(run_dir, cfg, rows, sets, chosen, skipped)
+    return results_table(rows, list(sets))
+
 # %% ../nbs/07_pipeline.ipynb #d05558b4
 def finr1_eval(model:Param("model directories or hub ids to evaluate (repeatable); default the run's base/SFT/GRPO", str, nargs="+", action="extend")=None,
                benchmarks:str=None, # comma-separated benchmarks (default: the profile's)
@@ -223,7 +239,6 @@ def finr1_eval(model:Param("model directories or hub ids to evaluate (repeatable
                run_dir:str=None,   # run directory holding data/eval (default runs/<profile>-eval)
                set:Param("profile overrides key=value (repeatable)", str, nargs="+", action="extend")=None):
     "Evaluate models on the Fin-R1 benchmarks; prints the paper-style table."
-    from finr1.eval import BENCHMARKS, evaluate_models
     overrides = parse_sets(set or [])
     if benchmarks: overrides["eval_benchmarks"] = benchmarks
     cfg = check_paths(load_profile(profile, **overrides))
@@ -232,58 +247,6 @@ def finr1_eval(model:Param("model directories or hub ids to evaluate (repeatable
     for m in model or []: check_model(m)
     table = evaluate_models(model, profile=profile, run_dir=run_dir, overrides=overrides)
     print(table); return 0
-
-# %% ../nbs/07_pipeline.ipynb #4ed317d6
-def push_plan(folder:str|Path, # a run's model folder (models/<stage>/merged|adapter) or dataset folder (data/fin_r1_data)
-             ) -> dict:
-    "What `finr1 push` would upload: repo type, files and sizes, the card parsed back by `huggingface_hub`, and what the card lacks."
-    from huggingface_hub import DatasetCard, ModelCard
-    folder = Path(folder)
-    if not folder.is_dir(): raise ConfigError(f"no such directory: {folder}")
-    if (folder/"dataset_dict.json").exists(): kind = "dataset"
-    elif (folder/"config.json").exists() or (folder/"adapter_config.json").exists(): kind = "model"
-    else: raise ConfigError(f"{folder} is neither a model folder (config.json / adapter_config.json) nor a saved dataset (dataset_dict.json)")
-    if not (folder/"README.md").exists():
-        raise ConfigError(f"{folder} has no README.md card: the eval stage writes model cards, the filter stage the dataset card")
-    try: card = (DatasetCard if kind == "dataset" else ModelCard).load(folder/"README.md")
-    except Exception as e: raise ConfigError(f"{folder}/README.md is not a valid card: {e}") from None
-    meta = card.data.to_dict()
-    need = ("license",) + (("base_model", "library_name", "model-index") if kind == "model" else ())
-    files = sorted((p for p in folder.rglob("*") if p.is_file() and "checkpoints" not in p.relative_to(folder).parts), key=str)
-    return dict(kind=kind, folder=folder, files=[(str(p.relative_to(folder)), p.stat().st_size) for p in files],
-                metadata=meta, missing=[k for k in need if not meta.get(k)])
-
-def _size(n:int) -> str: return next(f"{n / 1024 ** i:.1f} {u}" for i, u in enumerate(["B", "KiB", "MiB", "GiB"]) if n < 1024 ** (i + 1) or u == "GiB")
-
-
-# %% ../nbs/07_pipeline.ipynb #9443fcfd
-def finr1_push(dir:str,              # a model folder (models/sft/merged, …/adapter) or the dataset folder (data/fin_r1_data)
-               repo_id:str=None,     # OWNER/NAME on the Hugging Face Hub
-               private:bool=False,   # create the repo private
-               dry_run:bool=False):  # list what would be uploaded and check the card; upload nothing
-    "Push a run's model or dataset folder, card included, to the Hugging Face Hub (token from HF_TOKEN)."
-    if repo_id is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id): raise ConfigError(f"--repo_id must be OWNER/NAME, got {repo_id!r}")
-    plan = push_plan(dir)
-    print(f"{plan['kind']} {plan['folder']} → {repo_id or '(no --repo_id)'}{' (private)' if private else ''}: {len(plan['files'])} files, "
-          f"{_size(sum(s for _, s in plan['files']))}")
-    for name, size in plan["files"]: print(f"  {name}  {_size(size)}")
-    if plan["missing"]: raise ConfigError(f"the card {plan['folder']}/README.md lacks {plan['missing']}")
-    print(f"card: README.md parses; license {plan['metadata'].get('license')!r}" +
-          (f", base_model {plan['metadata'].get('base_model')!r}" if plan["kind"] == "model" else ""))
-    if dry_run: print("dry run: nothing uploaded"); return 0
-    if repo_id is None: raise ConfigError("--repo_id OWNER/NAME is required to push")
-    if not os.environ.get("HF_TOKEN"): raise ConfigError("HF_TOKEN is not set: export a write token from https://huggingface.co/settings/tokens")
-    from huggingface_hub import HfApi
-    api = HfApi(token=os.environ["HF_TOKEN"])
-    try:
-        api.create_repo(repo_id, repo_type=plan["kind"], private=private, exist_ok=True)
-        info = api.upload_folder(folder_path=str(plan["folder"]), repo_id=repo_id, repo_type=plan["kind"], ignore_patterns=["checkpoints/*"])
-    except Exception as e:                        # offline, a refused token, a missing permission: one line, no traceback
-        print(f"finr1: error: push to {repo_id} failed: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else 'no message'}",
-              file=sys.stderr)
-        return 1
-    print(f"pushed: {getattr(info, 'commit_url', info)}"); return 0
-
 
 # %% ../nbs/07_pipeline.ipynb #3506a95f
 GPUS = dict(   # dense bf16 TFLOP/s and HBM TB/s from the vendors' datasheets (SXM parts)
@@ -460,14 +423,23 @@ def finr1_plan(profile:str="tiny",  # profile: smoke | tiny | cpu | paper
     plan = dict(run_plan(cfg, gpu), machine=backend_state())
     print(plan_json(plan) if json else plan_text(plan, plan["machine"])); return 0
 
+# %% ../nbs/07_pipeline.ipynb #fd0d0b1e
+def finr1_stage(name:str,           # the stage: data | distill | filter | sft | grpo | eval
+                run_dir:str=None,   # its run directory (required)
+                profile:str="tiny", # smoke | tiny | cpu | paper
+                set:Param("profile overrides key=value (repeatable)", str, nargs="+", action="extend")=None):
+    "Run one stage into a run directory (its upstream stages first, when they are stale)."
+    return stage_main(name, run_dir, profile, set)
+
 # %% ../nbs/07_pipeline.ipynb #17a16499
-COMMANDS = dict(run=finr1_run, plan=finr1_plan, eval=finr1_eval, ask=finr1_ask, serve=finr1_serve, push=finr1_push)
+COMMANDS = dict(run=finr1_run, plan=finr1_plan, stage=finr1_stage, eval=finr1_eval, ask=finr1_ask, serve=finr1_serve,
+                push=finr1_push)
 
 def main(argv:list[str]|None=None) -> int:
-    "The `finr1` console script: `finr1 {run,plan,eval,ask,serve,push} …`; a user's mistake is one line, exit 2."
+    "The `finr1` console script: `finr1 {run,plan,stage,eval,ask,serve,push} …`; a user's mistake is one line, exit 2."
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print("usage: finr1 {run,plan,eval,ask,serve,push} [options]   (finr1 <command> --help)\n")
+        print("usage: finr1 {run,plan,stage,eval,ask,serve,push} [options]   (finr1 <command> --help)\n")
         for k, f in COMMANDS.items(): print(f"  {k:6s} {f.__doc__}")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     f = COMMANDS[argv[0]]
@@ -478,3 +450,6 @@ def main(argv:list[str]|None=None) -> int:
     try: return f(**args) or 0
     except ConfigError as e:
         print(f"finr1: error: {e}", file=sys.stderr); return 2
+
+# %% ../nbs/07_pipeline.ipynb #fa87992f
+if __name__ == "__main__" and "__file__" in globals(): raise SystemExit(main())   # python -m finr1.pipeline <command> …

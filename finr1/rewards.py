@@ -4,14 +4,14 @@
 
 # %% ../nbs/04a_rewards.ipynb #2abd692a
 from __future__ import annotations
-import os, re, tempfile
+import tempfile
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
-from .core import answers_match, extract_answer
+from .llm import AnswerJudge, Generator, ResultCache, judge_client
+from .core import TAGS, answer_correct, extract_answer, format_ok
 
 # %% auto #0
-__all__ = ['TAGS', 'REWARDS', 'completion_text', 'format_ok', 'format_reward', 'tag_count_reward', 'accuracy_reward',
-           'make_verifier_reward', 'reward_functions']
+__all__ = ['REWARDS', 'completion_text', 'format_reward', 'tag_count_reward', 'accuracy_reward', 'make_verifier_reward',
+           'reward_functions']
 
 # %% ../nbs/04a_rewards.ipynb #ab1d9712
 def completion_text(completion:str|list[dict], # a string, or a list of chat messages
@@ -21,15 +21,6 @@ def completion_text(completion:str|list[dict], # a string, or a list of chat mes
     return "".join(m.get("content") or "" for m in completion if m.get("role", "assistant") == "assistant")
 
 # %% ../nbs/04a_rewards.ipynb #7c383ce5
-TAGS = ("<think>", "</think>", "<answer>", "</answer>")
-_FORMAT_RE = re.compile(r"<think>\n(.*?)\n</think>\n<answer>\n(.*?)\n</answer>\s*", re.S)
-
-def format_ok(text:str) -> bool:
-    "True iff `text` is exactly `<think>\\n…\\n</think>\\n<answer>\\n…\\n</answer>` (one of each tag, both non-empty)."
-    if any(text.count(t) != 1 for t in TAGS): return False
-    m = _FORMAT_RE.fullmatch(text)
-    return bool(m) and bool(m.group(1).strip()) and bool(m.group(2).strip())
-
 def format_reward(completions:list, # TRL completions (strings or message lists)
                   **kwargs) -> list[float]:
     "1.0 for a completion in the exact Fin-R1 layout, else 0.0."
@@ -42,37 +33,30 @@ def tag_count_reward(completions:list, **kwargs) -> list[float]:
 
 # %% ../nbs/04a_rewards.ipynb #8bd08f49
 def accuracy_reward(completions:list,   # TRL completions
-                    solution:list,      # gold answers y*, one per completion (the dataset's `solution` column)
+                    answer:list,      # gold answers y*, one per completion (the dataset's `answer` column, as in every record)
                     answer_type:list|None=None, # optional answer kinds (number, choice, label, bool, text)
                     **kwargs) -> list[float]:
     "1.0 iff exactly one answer is extracted and it matches the gold answer, else 0.0."
     kinds = answer_type or [None] * len(completions)
-    return [1.0 if answers_match(extract_answer(completion_text(c)), gold, kind=kind) else 0.0
-            for c, gold, kind in zip(completions, solution, kinds)]
+    return [1.0 if answer_correct(extract_answer(completion_text(c)), gold, kind) else 0.0
+            for c, gold, kind in zip(completions, answer, kinds)]
 
 # %% ../nbs/04a_rewards.ipynb #6d24122b
 def _last_user(prompt) -> str:
     if isinstance(prompt, str): return prompt
     return next((m["content"] for m in reversed(prompt) if m.get("role") == "user"), "")
 
-def make_verifier_reward(model:str,          # judge model name on the endpoint
-                         base_url:str,       # OpenAI-compatible base URL
-                         api_key_env:str,    # NAME of the environment variable holding the key (unused for a local judge)
-                         max_tokens:int=1024, # judge tokens (reasoning judges think first)
-                         concurrency:int=8, timeout:float=120.0, max_retries:int=3,
+def make_verifier_reward(client:Generator,   # the judge model: `llm.judge_client(cfg)`, the profile's judge endpoint
                          cache_path:str|Path|None=None): # the verdict cache (default: a temporary file)
     "A TRL reward function `verifier_reward`: `llm.AnswerJudge` asking the judge where the rules cannot decide."
-    from finr1.llm import AnswerJudge, OpenAIGenerator, ResultCache
-    client = OpenAIGenerator(model, base_url, api_key_env, temperature=0.0, top_p=1.0, max_tokens=max_tokens,
-                             concurrency=concurrency, timeout=timeout, max_retries=max_retries)
     judge = AnswerJudge(client, ResultCache(cache_path or Path(tempfile.mkdtemp(prefix="finr1-verifier-"))/"verdicts.jsonl"),
                         ask_on_mismatch=True)
 
-    def verifier_reward(completions:list, solution:list, prompts:list|None=None, answer_type:list|None=None, **kwargs) -> list[float|None]:
+    def verifier_reward(completions:list, answer:list, prompts:list|None=None, answer_type:list|None=None, **kwargs) -> list[float|None]:
         "Rules first (no answer / not a number / an essay → 0, a match → 1); otherwise the judge's 1/0 (None if it cannot be reached)."
         kinds = answer_type or [None] * len(completions)
-        verdicts = judge([dict(question=_last_user(prompts[i]) if prompts else "", gold=gold, kind=kinds[i],
-                               pred=extract_answer(completion_text(c))) for i, (c, gold) in enumerate(zip(completions, solution))])
+        verdicts = judge([dict(question=_last_user(prompts[i]) if prompts else "", answer=gold, answer_type=kinds[i],
+                               pred=extract_answer(completion_text(c))) for i, (c, gold) in enumerate(zip(completions, answer))])
         return [None if v["value"] is None else float(v["value"]) for v in verdicts]
     return verifier_reward
 
@@ -85,5 +69,4 @@ def reward_functions(cfg:dict, # resolved profile: grpo_rewards (+ judge_* for t
     names = [n.strip() for n in str(cfg["grpo_rewards"]).split(",") if n.strip()]
     bad = [n for n in names if n not in {*REWARDS, "verifier"}]
     if bad or not names: raise ValueError(f"unknown reward(s) {bad} in grpo_rewards={cfg['grpo_rewards']!r}; choose from {[*REWARDS, 'verifier']}")
-    return [make_verifier_reward(cfg["judge_model"], cfg["judge_base_url"], cfg["judge_api_key_env"], cfg["judge_max_tokens"])
-            if n == "verifier" else REWARDS[n] for n in names]
+    return [make_verifier_reward(judge_client(cfg)) if n == "verifier" else REWARDS[n] for n in names]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from finr1.core import answers_match, execute_program, load_profile, read_json, read_jsonl
+from finr1.core import answer_correct, execute_program, load_profile, read_json, read_jsonl
 from finr1.data import (CONVFINQA_FILES, FINCUGE_TASKS, DataError, decontaminate, finqa_page, load_all,
                         load_convfinqa, load_fin_eva, load_finance_instruct, load_financeiq, load_fincuge,
                         load_finqa, load_tfns, make_record, page_key, prompt_tokens, load_tokenizer, run_stage,
@@ -14,7 +14,7 @@ from finr1.synthetic import TEMPLATES, synthetic_records
 
 
 def _executes_to_answer(r) -> bool:
-    return answers_match(str(execute_program(r["program"], r["meta"]["table"])), r["answer"])
+    return answer_correct(str(execute_program(r["program"], r["meta"]["table"])), r["answer"])
 
 # ---------------------------------------------------------------- real data: counts from shared/data/README.md
 
@@ -42,7 +42,7 @@ def test_finqa_records_and_programs(data_dir):
     assert Counter(x["answer_type"] for x in test) == {"number": 933, "bool": 14}
     # the simplified file and the assembled file agree on the answer for every shared id
     simple = {x["id"]: x["answer"] for x in load_finqa(data_dir/"finqa"/"test_500_simplified_abhisvakil.json")}
-    assert all(answers_match(simple[x["id"]], x["answer"]) for x in test if x["id"] in simple)
+    assert all(answer_correct(simple[x["id"]], x["answer"]) for x in test if x["id"] in simple)
 
 def test_finqa_verl_file_needs_skip(data_dir):
     "The prompt-format copy has empty (lossy) answers: raise names file and line; skip counts them."

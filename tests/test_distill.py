@@ -96,7 +96,7 @@ def test_api_key_comes_from_the_named_variable_and_is_never_written(tmp_path, mo
 
 def test_unreachable_endpoint_fails_loudly_never_falls_back_to_program(tmp_path):
     run, cfg = make_run(tmp_path, synthetic_records(3, seed=14), teacher="openai", teacher_model="m",
-                        teacher_base_url=f"http://127.0.0.1:{free_port()}/v1", teacher_max_retries=0)
+                        teacher_base_url=f"http://127.0.0.1:{free_port()}/v1", api_max_retries=0)
     with pytest.raises(RuntimeError, match="every one of 3 records failed"):
         run_stage(run, cfg, progress=False)
     rows = read_jsonl(run/"data"/"distilled.jsonl")
@@ -114,7 +114,7 @@ def test_sigkill_mid_run_then_resume_gives_every_record_exactly_once(tmp_path):
     records = synthetic_records(60, seed=15)
     with StubOpenAI(latency=0.1) as srv:
         run, cfg = make_run(tmp_path, records, teacher="openai", teacher_model="stub-model", teacher_base_url=srv.url,
-                            teacher_concurrency=4)
+                            api_concurrency=4)
         cache = run/"data"/"distill_cache.jsonl"
         for stop_at in (8, 30):                                    # two kills at different points
             child = subprocess.Popen([sys.executable, "-c", CHILD, str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -141,7 +141,7 @@ def test_openai_teacher_against_transformers_serve(tmp_path, transformers_serve)
     model, url = transformers_serve
     records = synthetic_records(2, seed=16)
     run, cfg = make_run(tmp_path, records, teacher="openai", teacher_model=model, teacher_base_url=url,
-                        teacher_max_tokens=24, teacher_concurrency=2, teacher_timeout=300.0)
+                        teacher_max_tokens=24, api_concurrency=2, api_timeout=300.0)
     counts = run_stage(run, cfg, progress=False)
     rows = read_jsonl(run/"data"/"distilled.jsonl")
     assert counts["ok"] == 2 and counts["failed"] == 0

@@ -73,7 +73,7 @@ def test_endpoint_backend_scores_an_api_model(tmp_path):
     right = {recs[0]["question"], recs[2]["question"]}
     with StubOpenAI(responder=_answering(recs, right), schedule=["500", "429"]) as srv:
         run, cfg = make_run(tmp_path, records=recs, eval_api_models=["stub-model"], teacher_base_url=srv.url,
-                            teacher_max_retries=3, eval_n=4)
+                            api_max_retries=3, eval_n=4)
         sets, _ = load_eval_sets(run, cfg)
         rows = evaluate_all(run, cfg, {"api:stub-model": "stub-model"}, sets)
         assert srv.count("500") == srv.count("429") == 1 and srv.count("ok") == 4     # retried, then answered
@@ -153,7 +153,7 @@ def test_kill_and_resume(tmp_path):
 def test_evaluate_models_cli_path(tmp_path):
     "`finr1 eval --model DIR`: builds the eval sets with stage data, evaluates the given directory, returns the table."
     from finr1.llm import embedded_model_dir
-    from finr1.eval import evaluate_models
+    from finr1.pipeline import evaluate_models
     table = evaluate_models([str(embedded_model_dir())], profile="smoke", run_dir=tmp_path/"ev",
                             overrides=dict(eval_n=2, eval_max_new_tokens=4))
     assert table.startswith("| Model | Synthetic | Average |") and "SmolLM2-135M-Instruct" in table

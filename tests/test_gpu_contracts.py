@@ -96,7 +96,7 @@ def test_unsloth_keywords_and_cpu_fallback_with_lora():
         from unsloth import FastLanguageModel
         from finr1.core import load_profile
         from finr1.llm import embedded_model_dir, load_model, unsloth_load_kwargs
-        from finr1.sft import add_lora, lora_kwargs
+        from finr1.train import add_lora, lora_kwargs
         cfg = load_profile("smoke")
         load_kw, lora_kw = unsloth_load_kwargs("x", 1024, False), lora_kwargs(load_profile("paper"), "unsloth")
         missing = lambda f, kw: sorted(set(kw) - set(inspect.signature(f).parameters))

@@ -28,7 +28,7 @@ def test_parameters_cells_parse_cleanly(caplog):
     assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()]
 
 def test_lessons_never_depend_on_the_generator_a_machine_picks():
-    """Outside `02a_llm` (which defines the generators and teaches each one), no lesson or demo cell names a generator
+    """Outside `00a_llm` (which defines the generators and teaches each one), no lesson or demo cell names a generator
     class, and no cell anywhere reads a generator's private state: on a CUDA machine with vLLM, `make_generator` and
     `local_generator` return a vLLM engine, and a cell that assumed transformers would stop papermill there."""
     import json, re
@@ -38,7 +38,7 @@ def test_lessons_never_depend_on_the_generator_a_machine_picks():
             src = "".join(c["source"])
             if c["cell_type"] != "code" or src.lstrip().startswith("#| export"): continue
             if re.search(r"\._(lm|tok|llm)\b|type\([^)]*\)\.__name__\s*[,=)]", src) and "Generator" in src: bad.append(f"{nb.name} cell {i}: private state")
-            if nb.name != "02a_llm.ipynb" and re.search(r"\b(HFGenerator|VLLMGenerator|OpenAIGenerator)\b", src): bad.append(f"{nb.name} cell {i}: a generator class")
+            if nb.name != "00a_llm.ipynb" and re.search(r"\b(HFGenerator|VLLMGenerator|OpenAIGenerator)\b", src): bad.append(f"{nb.name} cell {i}: a generator class")
     assert bad == []
 
 def test_gpu_smoke_script_parses():

@@ -27,7 +27,7 @@ def test_sft_data_parallel_on_two_cpu_processes(tmp_path):
     # accelerate 1.15 runs `--cpu --num_processes 2` as ONE process without MPI; `--multi_gpu` spawns two via torchrun,
     # and without CUDA finr1's TrainingArguments(use_cpu=True) put them on CPU with the gloo backend.
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "finr1.sft", "--run_dir", str(run_dir), "--profile", "smoke"]
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "finr1.pipeline", "stage", "sft", "--run_dir", str(run_dir), "--profile", "smoke"]
     res = subprocess.run(cmd, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stderr[-3000:]
     log = read_json(run_dir/"models/sft/log.json")

@@ -34,7 +34,7 @@ def test_run_stage_base_model_then_cached(tmp_path):
     file_ids = [r["id"] for r in read_jsonl(run/"data"/"eval"/"synthetic.jsonl")]
     assert len(samples) == 3 and [i for i in file_ids if i in {s["id"] for s in samples}] == [s["id"] for s in samples]  # seeded subset, in order
     for s in samples:
-        assert {"id", "prompt", "completion", "pred", "gold", "rule", "judge", "format_ok", "tokens", "latency"} <= set(s)
+        assert {"id", "prompt", "completion", "pred", "answer", "rule", "judge", "format_ok", "tokens", "latency"} <= set(s)
         assert 0 < s["tokens"] <= 8 and s["judge"] is None and s["prompt"][0]["role"] == "system"
     md = (run/"eval"/"results.md").read_text()
     assert "| Base |" in md and "Synthetic" in md and "Fin-R1-SFT" in md and "finqa" in md

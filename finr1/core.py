@@ -14,17 +14,17 @@ from typing import ClassVar, Iterable, TypedDict
 # %% auto #0
 __all__ = ['PAPER_SOURCE_BUDGET', 'SETTINGS', 'FIELDS', 'PROFILE_DOCS', 'PAPER', 'PAPER_ASSUMPTIONS', 'PROFILES',
            'STAGE_FIELDS', 'REPORTING_FIELDS', 'PREFLIGHT_FIELDS', 'STAGES', 'THINK', 'ANSWER', 'LAYOUT',
-           'SYSTEM_PROMPT', 'TAGS', 'YES', 'NO', 'LABELS', 'ANSWER_TYPES', 'setting', 'RunSettings', 'DataSettings',
-           'TeacherSettings', 'ClientSettings', 'JudgeSettings', 'ModelSettings', 'SFTSettings', 'GRPOSettings',
-           'EvalSettings', 'ConfigError', 'check_profile', 'Profile', 'load_profile', 'source_cap', 'parse_sets',
-           'seed_everything', 'cuda_available', 'importable', 'cuda_vllm_available', 'gpu_problem', 'check_device',
-           'package_versions', 'git_commit', 'init_run', 'load_config', 'write_json', 'read_json', 'write_jsonl',
-           'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord', 'stage_settings', 'cfg_digest', 'stage',
-           'stage_input', 'stale_reason', 'stage_is_fresh', 'open_run', 'format_completion', 'prompt_messages',
+           'SYSTEM_PROMPT', 'TAGS', 'YES', 'NO', 'LABELS', 'ANSWER_TYPES', 'HUB_ID', 'setting', 'RunSettings',
+           'DataSettings', 'TeacherSettings', 'ClientSettings', 'JudgeSettings', 'ModelSettings', 'SFTSettings',
+           'GRPOSettings', 'EvalSettings', 'ConfigError', 'check_profile', 'Profile', 'load_profile', 'source_cap',
+           'parse_sets', 'seed_everything', 'cuda_available', 'importable', 'cuda_vllm_available', 'gpu_problem',
+           'check_device', 'package_versions', 'git_commit', 'init_run', 'load_config', 'write_json', 'read_json',
+           'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord', 'stage_settings', 'cfg_digest',
+           'stage', 'stage_input', 'stale_reason', 'stage_is_fresh', 'open_run', 'format_completion', 'prompt_messages',
            'sft_sample', 'unbox', 'extract_answer', 'format_ok', 'Num', 'parse_numbers', 'fixed', 'fmt_num',
            'answer_type', 'Record', 'make_record', 'render_table', 'join_text', 'render_question', 'answer_correct',
            'parse_program', 'program_trace', 'execute_program', 'context_table', 'find_data_dir', 'find_data_file',
-           'check_executor']
+           'is_hub_id', 'check_executor']
 
 # %% ../nbs/00_core.ipynb #a8b2d47a
 PAPER_SOURCE_BUDGET = dict(finqa=7000, convfinqa=12000, tfns=6000, fin_eva=6000, financeiq=7000, fincuge=6000,
@@ -866,7 +866,7 @@ def _choice_letters(s:str) -> str|None:
     return "".join(sorted(found)) if len(found) == 1 else None
 
 # %% ../nbs/00_core.ipynb #14f026a9
-def _label(s:str) -> str|None:
+def _sentiment_label(s:str) -> str|None:
     found = {LABELS[w] for w in LABELS if re.search(rf"(?<![a-z]){re.escape(w)}(?![a-z])", str(s).lower())}
     return found.pop() if len(found) == 1 else None
 
@@ -889,7 +889,7 @@ def answer_correct(pred:str|None,  # the model's answer (already extracted from 
         g = gold if isinstance(gold, bool) else _norm_text(gold) in YES
         return _bool(pred) is g
     if kind == "choice": return _choice_letters(pred) == "".join(sorted(set(str(gold).upper())))
-    if kind == "label": return _label(pred) == LABELS.get(_norm_text(gold), _norm_text(gold))
+    if kind == "label": return _sentiment_label(pred) == LABELS.get(_norm_text(gold), _norm_text(gold))
     if kind == "number":
         preds = parse_numbers(pred)
         if len({(float(p), p.pct, p.scale) for p in preds}) != 1: return False  # none, or several candidates
@@ -1004,6 +1004,13 @@ def find_data_file(rel:str, # a file in the shared/data layout, e.g. "finqa/finq
      "folder.")
     d = find_data_dir()
     return d/rel if d is not None and (d/rel).is_file() else None
+
+# %% ../nbs/00_core.ipynb #85b46f0c
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")   # owner/name on the Hugging Face Hub
+
+def is_hub_id(s) -> bool:
+    "True for an `owner/name` string that is not a local path (a dataset or model to read from the Hub)."
+    return isinstance(s, str) and bool(HUB_ID.fullmatch(s)) and not Path(s).exists()
 
 # %% ../nbs/00_core.ipynb #7c111844
 def check_executor(path:str|Path, # a FinQA jsonl with `program`, `exe_ans` and `context`

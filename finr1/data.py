@@ -9,8 +9,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 from tqdm.auto import tqdm
-from .core import (answer_type, join_text, fixed, make_record, render_question, render_table, source_cap,
-                        find_data_dir, write_jsonl, write_json, stage, prompt_messages, context_table)
+from .core import (is_hub_id, answer_type, join_text, fixed, make_record, render_question, render_table,
+                        source_cap, find_data_dir, write_jsonl, write_json, stage, prompt_messages, context_table)
 from .llm import embedded_model_dir
 from .synthetic import synthetic_records
 
@@ -18,11 +18,11 @@ from .synthetic import synthetic_records
 __all__ = ['log', 'FINQA_FILES', 'CONVFINQA_FILES', 'TFNS_LABELS', 'TFNS_QUESTION', 'CHOICE_INSTRUCTION',
            'FINCUGE_TASKS', 'FINANCE_INSTRUCT_HUB', 'TRAIN_LOADERS', 'EVAL_LOADERS', 'SOURCE_DIRS', 'SOURCE_LICENSES',
            'BENCHMARKS', 'FINANCE_INSTRUCT_EVAL_N', 'DataError', 'Records', 'parse_rows', 'read_json_rows',
-           'read_jsonl_rows', 'read_csv_rows', 'is_hub_id', 'hub_rows', 'render_exe', 'need', 'finqa_page',
-           'split_context', 'finqa_format', 'read_rows', 'load_finqa', 'parse_pipe_table', 'dict_table', 'dsl_program',
-           'render_history', 'convfinqa_format', 'load_convfinqa', 'load_tfns', 'load_fin_eva', 'load_financeiq',
-           'load_fincuge', 'load_finance_instruct', 'load_all', 'page_key', 'decontaminate', 'load_tokenizer',
-           'prompt_tokens', 'sample_records', 'summarize', 'markdown_table', 'to_dataset', 'resolve_data_dir',
+           'read_jsonl_rows', 'read_csv_rows', 'hub_rows', 'render_exe', 'need', 'finqa_page', 'split_context',
+           'finqa_format', 'read_rows', 'load_finqa', 'parse_pipe_table', 'dict_table', 'dsl_program', 'render_history',
+           'convfinqa_format', 'load_convfinqa', 'load_tfns', 'load_fin_eva', 'load_financeiq', 'load_fincuge',
+           'load_finance_instruct', 'load_all', 'page_key', 'decontaminate', 'load_tokenizer', 'prompt_tokens',
+           'sample_records', 'length_summary', 'markdown_table', 'to_dataset', 'resolve_data_dir',
            'finance_instruct_records', 'eval_records', 'training_records', 'rl_prompt_records', 'report_markdown',
            'run_stage']
 
@@ -97,13 +97,6 @@ def read_csv_rows(path:Path) -> list[tuple[str, dict]]:
         reader = csv.DictReader(f)
         rows = [(f"line {reader.line_num}", row) for row in reader]
     return rows
-
-# %% ../nbs/01_data.ipynb #411baef6
-_HUB_RE = re.compile(r"^[\w.-]+/[\w.-]+$")
-
-def is_hub_id(path) -> bool:
-    "True for 'owner/name' strings that are not an existing local path."
-    return isinstance(path, str) and bool(_HUB_RE.match(path)) and not Path(path).exists()
 
 # %% ../nbs/01_data.ipynb #6233f8e3
 def hub_rows(hub_id:str, split:str="train", n:int|None=None) -> list[tuple[str, dict]]:
@@ -670,7 +663,7 @@ def sample_records(records:list, n:int|None, seed:int=0, salt:str="") -> list:
     return [records[i] for i in idx]
 
 # %% ../nbs/01_data.ipynb #7486cf5c
-def summarize(sets:dict[str, list[dict]], # name → records
+def length_summary(sets:dict[str, list[dict]], # name → records
               tokenizer=None,             # for prompt lengths (None: skip them)
               sample:int|None=300,
              ) -> list[dict]:
@@ -836,7 +829,7 @@ def run_stage(run_dir:str|Path, # the run directory
                       skipped={**{f"train/{k}": v for k, v in train_skipped.items()},
                                **{f"eval/{k}": v for k, v in eval_skipped.items()}},
                       decontamination=decon, decontamination_dropped=sum(d["dropped"] for d in decon.values()),
-                      summary=summarize(sets, tok))
+                      summary=length_summary(sets, tok))
         st.output(write_json(run_dir/"data"/"data_report.json", report))
         md = run_dir/"data"/"data_summary.md"; md.write_text(report_markdown(report), encoding="utf-8"); st.output(md)
         st.count(train=len(train_all), rl_prompts=len(rl_prompts), **{f"eval_{k}": len(v) for k, v in evals.items()},

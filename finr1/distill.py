@@ -15,7 +15,7 @@ from .llm import (Generator, HFGenerator, OpenAIGenerator, ResultCache, VLLMGene
 # %% auto #0
 __all__ = ['TEACHER_INSTRUCTION', 'PROGRAM_TEACHER_VERSION', 'TEACHERS', 'teacher_messages', 'locate_number',
            'program_steps', 'step_line', 'asked_question', 'render_trace', 'ProgramTeacher', 'make_teacher',
-           'distilled_row', 'summarize', 'distill_records', 'run_stage']
+           'distilled_row', 'distill_summary', 'distill_records', 'run_stage']
 
 # %% ../nbs/02_distill.ipynb #c511560b
 TEACHER_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -99,7 +99,7 @@ def _cell_text(cell:str) -> str|None:
     return fmt_num(float(nums[0])) + ("%" if nums[0].pct else "") if len(nums) == 1 else None
 
 # %% ../nbs/02_distill.ipynb #617a0944
-def _label(header:str) -> str:
+def _header_label(header:str) -> str:
     "A column header as a reading names it; one that reads as arithmetic ('12/31/09', '2019 -20') is quoted."
     return f'"{header}"' if re.search(r"\d\s*[-+*/^×÷−–]\s*\d", header) else header
 
@@ -110,7 +110,7 @@ def _row_reading(table, name:str, value:float|None=None) -> str|None:
         if row[0].strip() != name or (value is not None and not any(_close(v, value) for c in row[1:]
                                                                     for v in _cell_value(c))): continue
         cells = [(table[0][j].strip() if j < len(table[0]) else "", _cell_text(c)) for j, c in enumerate(row[1:], 1)]
-        cells = [f"{_label(h)} = {t}" if h else t for h, t in cells if t is not None]
+        cells = [f"{_header_label(h)} = {t}" if h else t for h, t in cells if t is not None]
         return f"{name}: {', '.join(cells)}" if cells else None
     return None
 
@@ -207,7 +207,7 @@ def distilled_row(record:dict, entry:dict) -> dict:
             "attempts": entry["attempts"], "error": entry["error"]}
 
 # %% ../nbs/02_distill.ipynb #15bf2e0f
-def summarize(rows:list[dict], # distilled rows
+def distill_summary(rows:list[dict], # distilled rows
               n_new:int,       # results requested in this run (the rest came from the cache)
               seconds:float,   # wall time of this run
               teacher:Generator|None=None) -> dict:
@@ -231,7 +231,7 @@ def distill_records(records:list[dict], teacher:Generator, cache:ResultCache,
     entries, new = cached_generate(teacher, cache, [teacher_messages(r) for r in records], records,
                                      retry_failed=retry_failed, desc=f"distill {teacher.id}", progress=progress)
     rows = [distilled_row(r, e) for r, e in zip(records, entries)]
-    return rows, summarize(rows, len(new), time.time() - t0, teacher)
+    return rows, distill_summary(rows, len(new), time.time() - t0, teacher)
 
 # %% ../nbs/02_distill.ipynb #633dc76d
 def run_stage(run_dir:str|Path, # the run directory (reads data/train.jsonl)

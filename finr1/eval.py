@@ -6,6 +6,7 @@
 from __future__ import annotations
 import ast, json, re, time
 from pathlib import Path
+import numpy as np
 from .core import (THINK, ConfigError, format_ok, LABELS, NO, YES, answer_correct, cuda_vllm_available,
                         extract_answer, parse_numbers, prompt_messages, read_json, read_jsonl, read_manifest, stage,
                         write_json, write_jsonl)
@@ -18,7 +19,7 @@ from .hub import MODEL_TITLES, detail_table, paired_table, results_table, write_
 # %% auto #0
 __all__ = ['PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'EVAL_BACKENDS', 'PAIRS', 'eval_prompt', 'record_kind',
            'paper_table', 'check_eval_records', 'per_benchmark', 'benchmark_n', 'load_eval_sets', 'decoding_settings',
-           'lenient_answer', 'score_sample', 'bootstrap_ci', 'paired_bootstrap', 'summarize', 'eval_backend',
+           'lenient_answer', 'score_sample', 'bootstrap_ci', 'paired_bootstrap', 'score_summary', 'eval_backend',
            'vllm_engine_kwargs', 'make_generator', 'eval_sampling', 'entry_completion', 'make_answer_judge',
            'evaluate_benchmark', 'stage_models', 'evaluate_all', 'results_markdown', 'plot_accuracy',
            'paired_comparisons', 'write_reports', 'run_stage']
@@ -152,6 +153,13 @@ def score_sample(record:dict,            # the benchmark record (gold `answer`, 
                 format_ok=int(format_ok(completion)), lenient_answer=lenient,
                 lenient=int(lenient is not None and answer_correct(lenient, answer, kind)))
 
+# %% ../nbs/06_eval.ipynb #0d407860
+def _bootstrap(x:np.ndarray, n_boot:int, level:float, seed:int) -> tuple[float, float]:
+    "Percentile interval of the mean of `x` over `n_boot` seeded resamples of its items."
+    means = x[np.random.default_rng(seed).integers(0, x.size, (n_boot, x.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
 # %% ../nbs/06_eval.ipynb #19f4b1c3
 def bootstrap_ci(scores:list,       # per-item 0/1 scores
                  n_boot:int=2000,   # bootstrap resamples
@@ -159,12 +167,8 @@ def bootstrap_ci(scores:list,       # per-item 0/1 scores
                  seed:int=0,
                 ) -> tuple[float|None, float|None]:
     "Percentile bootstrap CI of the mean of `scores` ((None, None) when empty)."
-    import numpy as np
     x = np.asarray(scores, dtype=float)
-    if x.size == 0: return None, None
-    means = x[np.random.default_rng(seed).integers(0, x.size, (n_boot, x.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+    return (None, None) if x.size == 0 else _bootstrap(x, n_boot, level, seed)
 
 # %% ../nbs/06_eval.ipynb #e85d8373
 def paired_bootstrap(a:list, b:list,   # per-item 0/1 scores of two models, in the same item order
@@ -174,17 +178,15 @@ def paired_bootstrap(a:list, b:list,   # per-item 0/1 scores of two models, in t
                     ) -> dict:
     ("Mean of b − a over paired items, its percentile bootstrap CI, n, and the items only b (wins) or only a (losses) "
      "got right.")
-    import numpy as np
     if len(a) != len(b): raise ValueError(f"paired scores need the same items: {len(a)} vs {len(b)}")
     x = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     if x.size == 0: return dict(diff=None, ci_low=None, ci_high=None, n=0, wins=0, losses=0)
-    means = x[np.random.default_rng(seed).integers(0, x.size, (n_boot, x.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return dict(diff=float(x.mean()), ci_low=float(lo), ci_high=float(hi), n=int(x.size), wins=int((x > 0).sum()),
+    lo, hi = _bootstrap(x, n_boot, level, seed)
+    return dict(diff=float(x.mean()), ci_low=lo, ci_high=hi, n=int(x.size), wins=int((x > 0).sum()),
                 losses=int((x < 0).sum()))
 
 # %% ../nbs/06_eval.ipynb #0bc9564e
-def summarize(samples:list[dict], # scored samples of one model on one benchmark
+def score_summary(samples:list[dict], # scored samples of one model on one benchmark
               seed:int=0) -> dict:
     "Accuracy, its bootstrap CI and n, format rate, lenient accuracy, judge coverage, errors and token counts."
     n = len(samples)
@@ -331,7 +333,7 @@ def evaluate_all(run_dir:str|Path,  # run directory (writes eval/)
                 write_jsonl(out/"samples"/f"{name.replace(':', '_')}__{bench}.jsonl",
                             [dict(s, model=name, benchmark=bench) for s in samples])
                 rows.append(dict(model=name, model_path=str(model), model_id=gen.id, benchmark=bench,
-                                 **summarize(samples, cfg["seed"]),
+                                 **score_summary(samples, cfg["seed"]),
                                  decoding=dict(settings, repetition_penalty=None) if gen.kind == "openai" else settings,
                                  **stats))
         finally: gen.close()

@@ -4,9 +4,9 @@
 
 # %% ../nbs/01a_hub.ipynb #af15ff57
 from __future__ import annotations
-import os, re, sys
+import os, sys
 from pathlib import Path
-from .core import SYSTEM_PROMPT, ConfigError, read_json, read_manifest
+from .core import HUB_ID, SYSTEM_PROMPT, ConfigError, read_json, read_manifest
 from .data import BENCHMARKS, SOURCE_LICENSES, markdown_table
 
 # %% auto #0
@@ -308,7 +308,7 @@ def finr1_push(dir:str,
                private:bool=False,   # create the repo private
                dry_run:bool=False):  # list what would be uploaded and check the card; upload nothing
     "Push a run's model or dataset folder, card included, to the Hugging Face Hub (token from HF_TOKEN)."
-    if repo_id is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id):
+    if repo_id is not None and not HUB_ID.fullmatch(repo_id):
         raise ConfigError(f"--repo_id must be OWNER/NAME, got {repo_id!r}")
     plan = push_plan(dir)
     print(f"{plan['kind']} {plan['folder']} → {repo_id or '(no --repo_id)'}{' (private)' if private else ''}: "

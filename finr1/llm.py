@@ -13,8 +13,8 @@ from typing import Callable
 from urllib.parse import urlparse
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .core import (ConfigError, answer_type, answer_correct, cuda_available, cuda_vllm_available, extract_answer,
-                        file_digest, importable, prompt_messages, unbox, write_jsonl)
+from .core import (is_hub_id, ConfigError, answer_type, answer_correct, cuda_available, cuda_vllm_available,
+                        extract_answer, file_digest, importable, prompt_messages, unbox, write_jsonl)
 
 # %% auto #0
 __all__ = ['RETRYABLE', 'LOCAL_HOSTS', 'EMBEDDED_GGUF', 'BACKENDS', 'BINARY_REMINDER', 'ANSWER_MAX_CHARS', 'CRITERIA',
@@ -358,8 +358,6 @@ def embedded_model_dir(cache:str|Path|None=None, # where to keep the checkpoint;
     return out
 
 # %% ../nbs/00a_llm.ipynb #1514e432
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-
 def resolve_model(name_or_path:str|Path, # "embedded", a local checkpoint directory, or a hub id
                  ) -> str:
     "What `from_pretrained` should load for a profile's `model`; a missing or non-model directory is a `ConfigError`."
@@ -370,7 +368,7 @@ def resolve_model(name_or_path:str|Path, # "embedded", a local checkpoint direct
         if not (p/"config.json").exists(): raise ConfigError(f"{m} is not a model directory (no config.json in it)")
         return str(p)
     # owner/name: a hub id (offline runs fail loudly)
-    if _HUB_ID.fullmatch(m) and not Path(p.parts[0]).exists(): return m
+    if is_hub_id(m) and not Path(p.parts[0]).exists(): return m
     raise ConfigError(f"no such model directory: {m} (give a trained model's folder, e.g. "
                       f"runs/tiny/models/sft/merged, or a hub id)")
 

@@ -73,7 +73,7 @@ def _segment_table(rng, n_years:int) -> dict:
     return vals
 
 # %% ../nbs/00b_synthetic.ipynb #9908b85c
-def _label(item:str, kind:str) -> str:
+def _item_label(item:str, kind:str) -> str:
     "How a question names a row: 'net income', or 'europe segment revenue'."
     return f"{item} segment revenue" if kind == "segment" and item != "total" else item
 
@@ -87,32 +87,32 @@ def _pick(rng, vals:dict, years:list, items=None):
 # %% ../nbs/00b_synthetic.ipynb #3173ad73
 def _t_change(rng, vals, years, kind):
     item, v, i, j = _pick(rng, vals, years)
-    question = f"what was the change in {_label(item, kind)} from {years[i]} to {years[j]}?"
+    question = f"what was the change in {_item_label(item, kind)} from {years[i]} to {years[j]}?"
     return question, f"subtract({_arg(v[j])}, {_arg(v[i])})", False
 
 # %% ../nbs/00b_synthetic.ipynb #dbb7f2e2
 def _t_pct_change(rng, vals, years, kind):
     item, v, i, j = _pick(rng, vals, years)
-    return (f"what was the percentage change in {_label(item, kind)} from {years[i]} to {years[j]}?",
+    return (f"what was the percentage change in {_item_label(item, kind)} from {years[i]} to {years[j]}?",
             f"subtract({_arg(v[j])}, {_arg(v[i])}), divide(#0, {_arg(v[i])}), multiply(#1, const_100)", True)
 
 # %% ../nbs/00b_synthetic.ipynb #dde0eba2
 def _t_ratio(rng, vals, years, kind):
     a, b = rng.sample([k for k in vals if k != "total"], 2)
     y = rng.randrange(len(years))
-    question = f"what was the ratio of {_label(a, kind)} to {_label(b, kind)} in {years[y]}?"
+    question = f"what was the ratio of {_item_label(a, kind)} to {_item_label(b, kind)} in {years[y]}?"
     return question, f"divide({_arg(vals[a][y])}, {_arg(vals[b][y])})", False
 
 # %% ../nbs/00b_synthetic.ipynb #6ebd7652
 def _t_average(rng, vals, years, kind):
     item = rng.choice([k for k in vals if k != "total"])
-    return (f"what was the average {_label(item, kind)} from {years[0]} to {years[-1]}?", f"table_average({item}, "
+    return (f"what was the average {_item_label(item, kind)} from {years[0]} to {years[-1]}?", f"table_average({item}, "
                                                                                           f"none)", False)
 
 # %% ../nbs/00b_synthetic.ipynb #66289e82
 def _t_sum(rng, vals, years, kind):
     item, v, i, j = _pick(rng, vals, years)
-    return (f"what was the combined {_label(item, kind)} in {years[i]} and {years[j]}?", f"add({_arg(v[i])}, "
+    return (f"what was the combined {_item_label(item, kind)} in {years[i]} and {years[j]}?", f"add({_arg(v[i])}, "
                                                                                          f"{_arg(v[j])})", False)
 
 # %% ../nbs/00b_synthetic.ipynb #62806bc5
@@ -137,14 +137,14 @@ def _t_gross_margin(rng, vals, years, kind):
 # %% ../nbs/00b_synthetic.ipynb #19c910be
 def _t_cagr(rng, vals, years, kind):
     item = rng.choice([k for k in vals if k != "total"]); n = len(years) - 1
-    return (f"what was the compound annual growth rate of {_label(item, kind)} from {years[0]} to {years[-1]}?",
+    return (f"what was the compound annual growth rate of {_item_label(item, kind)} from {years[0]} to {years[-1]}?",
             f"divide({_arg(vals[item][-1])}, {_arg(vals[item][0])}), divide(const_1, const_{n}), exp(#0, #1), "
             f"subtract(#2, const_1), multiply(#3, const_100)", True)
 
 # %% ../nbs/00b_synthetic.ipynb #8943208a
 def _t_greater(rng, vals, years, kind):
     item, v, i, j = _pick(rng, vals, years)
-    question = f"did {_label(item, kind)} increase from {years[i]} to {years[j]}?"
+    question = f"did {_item_label(item, kind)} increase from {years[i]} to {years[j]}?"
     return question, f"greater({_arg(v[j])}, {_arg(v[i])})", False
 
 # %% ../nbs/00b_synthetic.ipynb #97f6a817

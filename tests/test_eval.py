@@ -6,7 +6,8 @@ import pytest
 from finr1.core import init_run, load_profile, read_json, read_jsonl, read_manifest, write_json, write_jsonl
 from finr1.synthetic import synthetic_records
 from finr1.llm import ResultCache
-from finr1.eval import (evaluate_all, format_compliant, load_eval_sets, run_stage, stage_models)
+from finr1.core import format_ok
+from finr1.eval import (evaluate_all, load_eval_sets, run_stage, stage_models)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub_server import StubOpenAI, last_user
@@ -81,7 +82,7 @@ def test_endpoint_backend_scores_an_api_model(tmp_path):
     assert (row["accuracy"], row["n"], row["format_rate"], row["failed"], row["backend"]) == (0.5, 4, 1.0, 0, "openai")
     assert row["decoding"]["repetition_penalty"] is None
     samples = read_jsonl(run/"eval"/"samples"/"api_stub-model__synthetic.jsonl")
-    assert samples[0]["completion"].startswith("<think>\nStep 1") and format_compliant(samples[0]["completion"])
+    assert samples[0]["completion"].startswith("<think>\nStep 1") and format_ok(samples[0]["completion"])
     assert [s["correct"] for s in samples] == [1, 0, 1, 0]
     assert len(ResultCache(run/"eval"/"generations.jsonl").entries) == 4
 

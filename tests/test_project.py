@@ -46,3 +46,55 @@ def test_gpu_smoke_script_parses():
     import subprocess
     r = subprocess.run(["bash", "-n", str(ROOT/"scripts"/"gpu_smoke.sh")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+# ---------------------------------------------------------------- the shape of the house (issue 18)
+def _notebook_of() -> dict:
+    "finr1 module → the stem of the notebook it is exported from (its number is its place in the dependency order)."
+    out = {}
+    for p in sorted((ROOT/"finr1").glob("*.py")):
+        if m := re.search(r"File to edit: \.\./nbs/(\w+)\.ipynb", p.read_text()): out[p.stem] = m.group(1)
+    return out
+
+def _finr1_imports(node) -> list[str]:
+    "The finr1 modules an import statement names."
+    import ast
+    if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("finr1")):
+        mod = (node.module or "").removeprefix("finr1").lstrip(".")
+        return [mod.split(".")[0]] if mod else [a.name for a in node.names]
+    if isinstance(node, ast.Import): return [a.name.split(".")[1] for a in node.names if a.name.startswith("finr1.")]
+    return []
+
+def test_the_numbering_is_the_dependency_order():
+    "A module imports only modules of a lower notebook number, never inside a function; only pipeline runs a stage."
+    import ast
+    nb, bad = _notebook_of(), []
+    for mod, stem in nb.items():
+        tree = ast.parse((ROOT/"finr1"/f"{mod}.py").read_text())
+        for node in tree.body:
+            bad += [f"{mod} ({stem}) imports {t} ({nb[t]})" for t in _finr1_imports(node) if nb[t] >= stem]
+        for f in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            bad += [f"{mod}.{f.name} imports finr1.{t} in its body" for n in ast.walk(f) for t in _finr1_imports(n)]
+        if mod != "pipeline":
+            bad += [f"{mod} reaches another stage's run_stage" for n in ast.walk(tree)
+                    if isinstance(n, ast.alias) and n.name == "run_stage" or isinstance(n, ast.Attribute) and n.attr == "run_stage"]
+    assert bad == [], bad
+
+def test_lines_within_120_characters():
+    "`make export` keeps what nbdev writes within 120 too (`scripts/tidy_exports.py`)."
+    long = [f"{p.name}:{i}" for p in sorted((ROOT/"finr1").glob("*.py"))
+            for i, l in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if len(l) > 120]
+    assert long == [], f"run `make export`, and fix these in the notebooks: {long}"
+
+def test_exported_cells_hold_one_definition():
+    """fastcore's grain: at most a fifth of exported cells define more than one function or class (a one-line private
+    helper may sit with the definition it serves)."""
+    import ast, json
+    cells = multi = 0
+    for nb in sorted((ROOT/"nbs").glob("*.ipynb")):
+        for c in json.loads(nb.read_text())["cells"]:
+            src = "".join(c["source"])
+            if c["cell_type"] != "code" or not re.match(r"#\|\s*export", src): continue
+            body = "\n".join(l for l in src.splitlines() if not l.startswith("#|"))
+            defs = [n for n in ast.parse(body).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+            cells, multi = cells + 1, multi + (len(defs) > 1)
+    assert cells and multi / cells <= 0.2, f"{multi} of {cells} exported cells define more than one function or class"

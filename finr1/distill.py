@@ -107,8 +107,8 @@ def _header_label(header:str) -> str:
 def _row_reading(table, name:str, value:float|None=None) -> str|None:
     "The table row `name` read left to right with its column headers: 'cost of sales: 2014 = 400, 2015 = 100'."
     for row in (table or [])[1:]:
-        if row[0].strip() != name or (value is not None and not any(_close(v, value) for c in row[1:]
-                                                                    for v in _cell_value(c))): continue
+        holds = value is None or any(_close(v, value) for c in row[1:] for v in _cell_value(c))
+        if row[0].strip() != name or not holds: continue
         cells = [(table[0][j].strip() if j < len(table[0]) else "", _cell_text(c)) for j, c in enumerate(row[1:], 1)]
         cells = [f"{_header_label(h)} = {t}" if h else t for h, t in cells if t is not None]
         return f"{name}: {', '.join(cells)}" if cells else None
@@ -171,8 +171,8 @@ class ProgramTeacher(Generator):
         r = record or {}
         return prompt_hash(messages, r.get("program"), (r.get("meta") or {}).get("table"), r.get("answer"))
     def _generate(self, batch, records, done):
-        if records is None or len(records) != len(batch): raise ValueError("the program teacher needs the records "
-                                                                           "behind the chats")
+        if records is None or len(records) != len(batch): raise ValueError("the program "
+                                                                           "teacher needs the records behind the chats")
         for i, rec in enumerate(records):
             t0 = time.perf_counter()
             try:
@@ -192,8 +192,8 @@ def make_teacher(cfg:dict) -> Generator:
                 max_tokens=cfg["teacher_max_tokens"])
     if t == "program": return ProgramTeacher()
     if t == "openai":
-        return OpenAIGenerator(cfg["teacher_model"], cfg["teacher_base_url"], cfg["teacher_api_key_env"], **samp,
-                               **client_settings(cfg))
+        return OpenAIGenerator(cfg["teacher_model"], cfg["teacher_base_url"],
+                               cfg["teacher_api_key_env"], **samp, **client_settings(cfg))
     if t == "hf": return HFGenerator(cfg["teacher_model"], **samp, seed=cfg["seed"])
     if t == "vllm": return VLLMGenerator(cfg["teacher_model"], **samp, seed=cfg["seed"])
     raise ValueError(f"unknown teacher {t!r}; choose one of {TEACHERS}")
@@ -246,8 +246,8 @@ def run_stage(run_dir:str|Path, # the run directory (reads data/train.jsonl)
         summary["cache_repaired_bytes"] = cache.repaired_bytes
         cache.compact(); write_jsonl(data/"distilled.jsonl", rows); write_json(data/"distill_report.json", summary)
         st.output(cache.path, data/"distilled.jsonl", data/"distill_report.json")
-        counts = {k: summary[k] for k in ("records", "ok", "failed", "from_cache", "requested", "tokens_in",
-                                          "tokens_out")}
+        counts = {k: summary[k] for k in ("records", "ok", "failed",
+                                          "from_cache", "requested", "tokens_in", "tokens_out")}
         st.count(**counts)
         if records and summary["ok"] == 0:
             raise RuntimeError(f"every one of {len(records)} records failed ({summary['failures_by_kind']}); see "

@@ -8,8 +8,8 @@ import ast, json, re, time
 from pathlib import Path
 import numpy as np
 from .core import (THINK, ConfigError, format_ok, LABELS, NO, YES, answer_correct, cuda_vllm_available,
-                        extract_answer, parse_numbers, prompt_messages, read_json, read_jsonl, read_manifest, stage,
-                        write_json, write_jsonl)
+                        extract_answer, parse_numbers, prompt_messages, read_json,
+                        read_jsonl, read_manifest, stage, write_json, write_jsonl)
 from .llm import embedded_model_dir
 from .data import BENCHMARKS, sample_records
 from .llm import (AnswerJudge, Generator, OpenAIGenerator, ResultCache, cached_generate, client_settings,
@@ -32,8 +32,8 @@ def eval_prompt(record:dict) -> list[dict]:
 # %% ../nbs/06_eval.ipynb #cc2df9e0
 def record_kind(record:dict, # a benchmark record
                 benchmark:str|None=None) -> str:
-    ("The answer type used to score `record`: its `answer_type` (set by `data.make_record`, trusted), else the "
-     "benchmark's.")
+    ("The answer type used to score `record`: its `answer_type` "
+     "(set by `data.make_record`, trusted), else the benchmark's.")
     return record.get("answer_type") or BENCHMARKS[benchmark]["answer_type"]
 
 # %% ../nbs/06_eval.ipynb #ba3032e1
@@ -113,9 +113,9 @@ def decoding_settings(cfg:dict,      # resolved profile
     "Temperature, top_p, repetition penalty, max new tokens and seed for `benchmark` (temperature 0 = greedy)."
     return dict(temperature=float(cfg["eval_temperature"]), top_p=float(cfg["eval_top_p"]),
                 repetition_penalty=float(cfg["eval_repetition_penalty"]),
-                max_new_tokens=int(per_benchmark(cfg, benchmark).get("eval_max_new_tokens",
-                                                                     cfg["eval_max_new_tokens"])),
-                seed=int(cfg["seed"]))
+                max_new_tokens=int(per_benchmark(cfg,
+                                                 benchmark).get("eval_max_new_tokens",
+                                                                cfg["eval_max_new_tokens"])), seed=int(cfg["seed"]))
 
 # %% ../nbs/06_eval.ipynb #f4762374
 _SCALE_WORDS = {1e3: " thousand", 1e4: "万", 1e6: " million", 1e8: "亿", 1e9: " billion", 1e12: " trillion"}
@@ -176,14 +176,14 @@ def paired_bootstrap(a:list, b:list,   # per-item 0/1 scores of two models, in t
                      level:float=0.95,  # confidence level
                      seed:int=0,
                     ) -> dict:
-    ("Mean of b − a over paired items, its percentile bootstrap CI, n, and the items only b (wins) or only a (losses) "
-     "got right.")
+    ("Mean of b − a over paired items, its percentile bootstrap CI, "
+     "n, and the items only b (wins) or only a (losses) got right.")
     if len(a) != len(b): raise ValueError(f"paired scores need the same items: {len(a)} vs {len(b)}")
     x = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     if x.size == 0: return dict(diff=None, ci_low=None, ci_high=None, n=0, wins=0, losses=0)
     lo, hi = _bootstrap(x, n_boot, level, seed)
-    return dict(diff=float(x.mean()), ci_low=lo, ci_high=hi, n=int(x.size), wins=int((x > 0).sum()),
-                losses=int((x < 0).sum()))
+    return dict(diff=float(x.mean()), ci_low=lo, ci_high=hi,
+                n=int(x.size), wins=int((x > 0).sum()), losses=int((x < 0).sum()))
 
 # %% ../nbs/06_eval.ipynb #0bc9564e
 def score_summary(samples:list[dict], # scored samples of one model on one benchmark
@@ -226,8 +226,8 @@ def make_generator(model:str|Path, # model directory, hub id, or API model name
     if api: return OpenAIGenerator(model, cfg["teacher_base_url"], cfg["teacher_api_key_env"], **client_settings(cfg))
     backend = eval_backend(cfg)
     if backend == "endpoint":   # asked for by its path, cached under its weights' digest
-        return OpenAIGenerator(str(model), cfg["eval_base_url"], "OPENAI_API_KEY", cache_model=model_id(model),
-                               **client_settings(cfg))
+        return OpenAIGenerator(str(model), cfg["eval_base_url"],
+                               "OPENAI_API_KEY", cache_model=model_id(model), **client_settings(cfg))
     engine = vllm_engine_kwargs(cfg) if backend == "vllm" else {}
     return local_generator(model, backend=backend, batch_size=cfg["eval_batch_size"], **engine)
 
@@ -279,8 +279,8 @@ def evaluate_benchmark(gen:Generator,        # the model, from `make_generator`
     "Per-sample rows (prompt, completion, scores, tokens, latency) and generation stats for one model × benchmark."
     t0, gen = time.time(), gen.with_sampling(**eval_sampling(gen, settings))
     prompts = [eval_prompt(r) for r in records]
-    entries, new = cached_generate(gen, cache, prompts, records, desc=f"{Path(str(gen.model)).name}/{benchmark}",
-                                   progress=progress)
+    entries, new = cached_generate(gen, cache, prompts, records,
+                                   desc=f"{Path(str(gen.model)).name}/{benchmark}", progress=progress)
     completions = [entry_completion(e) for e in entries]
     verdicts, samples, fresh = _judge_open(records, completions, benchmark, judge), [], set(new)
     for i, (r, p, e, c) in enumerate(zip(records, prompts, entries, completions)):
@@ -288,8 +288,8 @@ def evaluate_benchmark(gen:Generator,        # the model, from `make_generator`
         samples.append(dict(id=r["id"], prompt=p, completion=c, **score_sample(r, c, benchmark, v.get("value")),
                             judge_status=v.get("status"), tokens=u.get("completion_tokens"),
                             prompt_tokens=u.get("prompt_tokens"),
-                            latency=e.get("latency"), error=f"{err['kind']}: {err.get('message', '')}" if err else None,
-                            cached=i not in fresh))
+                            latency=e.get("latency"),
+                            error=f"{err['kind']}: {err.get('message', '')}" if err else None, cached=i not in fresh))
     failed = sum(bool(s["error"]) for s in samples)
     return samples, dict(generated=sum(not entries[i].get("error") for i in new), failed=failed,
                          cached=len(records) - len(new), seconds=round(time.time() - t0, 2), backend=gen.kind)
@@ -298,8 +298,8 @@ def evaluate_benchmark(gen:Generator,        # the model, from `make_generator`
 def stage_models(run_dir:str|Path, # run directory
                  cfg:dict,         # resolved profile
                 ) -> tuple[dict, dict]:
-    ("name → model (path, hub id or `api:` name) for base / sft / grpo / API models, and name → reason for each "
-     "skipped one.")
+    ("name → model (path, hub id or `api:` name) for base / sft "
+     "/ grpo / API models, and name → reason for each skipped one.")
     run_dir, models, skipped = Path(run_dir), {}, {}
     if cfg["eval_base"]: models["base"] = embedded_model_dir() if cfg["model"] == "embedded" else cfg["model"]
     else: skipped["base"] = "eval_base=False: the profile spends its evaluation time on the trained models"
@@ -307,8 +307,8 @@ def stage_models(run_dir:str|Path, # run directory
     for name in ("sft", "grpo"):
         path = run_dir/"models"/name/"merged"
         if (path/"config.json").exists(): models[name] = path
-        elif name in manifest: raise FileNotFoundError(f"stage {name!r} finished in {run_dir} but left no model at "
-                                                       f"{path}")
+        elif name in manifest: raise FileNotFoundError(f"stage "
+                                                       f"{name!r} finished in {run_dir} but left no model at {path}")
         else: skipped[name] = f"no model at {path}: stage {name!r} has not run in this run directory"
     for m in cfg.get("eval_api_models") or []: models[f"api:{m}"] = m
     return models, skipped
@@ -334,8 +334,8 @@ def evaluate_all(run_dir:str|Path,  # run directory (writes eval/)
                             [dict(s, model=name, benchmark=bench) for s in samples])
                 rows.append(dict(model=name, model_path=str(model), model_id=gen.id, benchmark=bench,
                                  **score_summary(samples, cfg["seed"]),
-                                 decoding=dict(settings, repetition_penalty=None) if gen.kind == "openai" else settings,
-                                 **stats))
+                                 decoding=dict(settings,
+                                               repetition_penalty=None) if gen.kind == "openai" else settings, **stats))
         finally: gen.close()
     return rows
 
@@ -343,18 +343,18 @@ def evaluate_all(run_dir:str|Path,  # run directory (writes eval/)
 def results_markdown(rows:list[dict], benchmarks:list[str], cfg:dict, skipped:dict, paired:list|None=None) -> str:
     "The full `eval/results.md`: the table, the details, the skips, the decoding settings and the paper's target."
     settings = {b: decoding_settings(cfg, b) for b in benchmarks}
-    out = [f"# Evaluation — profile `{cfg['profile']}`", "", "Accuracy (%) per benchmark; average over the "
-                                                             "benchmarks shown.", "",
+    out = [f"# Evaluation — profile `{cfg['profile']}`", "",
+           "Accuracy (%) per benchmark; average over the benchmarks shown.", "",
            results_table(rows, benchmarks) if rows else "_no results_", "", "## Details", "",
-           "Accuracy is the Fin-R1-format score (answer in `<answer>`, matched by rules, or by the LLM judge for "
-           "open answers). "
-           "*Lenient* takes the last number / label in the completion, format ignored — a diagnostic, not the "
-           "headline.", "",
+           "Accuracy is the Fin-R1-format score (answer in `<answer>`, "
+           "matched by rules, or by the LLM judge for open answers). "
+           "*Lenient* takes the last number / label in the completion, "
+           "format ignored — a diagnostic, not the headline.", "",
            detail_table(rows) if rows else "", ""]
-    if paired: out += ["## Paired comparisons", "", "The same items scored under two models; the interval resamples "
-                                                    "items with both scores "
-                       "(paired bootstrap), so a lower bound above 0 means the later stage helped on this "
-                       "benchmark.", "",
+    if paired: out += ["## Paired comparisons", "", "The same items scored "
+                                                    "under two models; the interval resamples items with both scores "
+                       "(paired bootstrap), so a lower bound above 0 means "
+                       "the later stage helped on this benchmark.", "",
                        paired_table(paired), ""]
     if skipped: out += ["## Skipped", "", *[f"- **{k}**: {v}" for k, v in skipped.items()], ""]
     out += ["## Decoding settings", "", *[f"- {BENCHMARKS[b]['title']}: "
@@ -378,8 +378,8 @@ def plot_accuracy(rows:list[dict], benchmarks:list[str], path:str|Path) -> Path:
                [max(0, 100 * (by.get((m, b), {}).get("ci_high") or 0) - a) for a, b in zip(acc, benchmarks)]]
         ax.bar(xs, acc, w, yerr=err, capsize=3, label=MODEL_TITLES.get(m, m))
     ax.set_xticks(range(len(benchmarks)), [BENCHMARKS[b]["title"] for b in benchmarks])
-    ax.set_ylabel("accuracy (%)"); ax.set_ylim(0, 105); ax.legend(fontsize=8); ax.set_title("Accuracy with bootstrap "
-                                                                                            "95% CI")
+    ax.set_ylabel("accuracy "
+                  "(%)"); ax.set_ylim(0, 105); ax.legend(fontsize=8); ax.set_title("Accuracy with bootstrap 95% CI")
     fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=120); plt.close(fig)
     return Path(path)
 
@@ -389,8 +389,8 @@ PAIRS = (("sft", "grpo"), ("base", "sft"))   # (before, after): what RL adds to 
 def paired_comparisons(samples_dir:str|Path, # eval/samples: `<model>__<benchmark>.jsonl`
                        rows:list[dict],      # result rows (which model × benchmark exist)
                        pairs=PAIRS, seed:int=0) -> list[dict]:
-    ("`paired_bootstrap` of each (before, after) pair of models on each benchmark both were scored on, matched by item "
-     "id.")
+    ("`paired_bootstrap` of each (before, after) pair of models "
+     "on each benchmark both were scored on, matched by item id.")
     have, out = {(r["model"], r["benchmark"]) for r in rows}, []
     for a, b in pairs:
         for bench in dict.fromkeys(r["benchmark"] for r in rows):

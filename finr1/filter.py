@@ -41,8 +41,8 @@ def segments(text:str) -> list[str]:
     return [p.strip() for p in parts if len(re.findall(r"\w+", p)) >= 2 or re.search(r"[\u4e00-\u9fff]", p)]
 
 # %% ../nbs/03_filter.ipynb #45b79357
-_BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.Pow: operator.pow}
+_BIN = {ast.Add: operator.add, ast.Sub: operator.sub,
+        ast.Mult: operator.mul, ast.Div: operator.truediv, ast.Pow: operator.pow}
 
 def _arith(node) -> float:
     "Value of a parsed arithmetic expression: numbers, + - * / **, unary minus; anything else is an error."
@@ -228,8 +228,8 @@ def agreement(llm:list[int], rules:list[int]) -> dict:
     "Confusion matrix of two aligned 1/0 verdict lists (LLM × rules) and the agreement rate."
     m, n = Counter(zip(llm, rules)), len(llm)
     return dict(n=n, agreement=round((m[(1, 1)] + m[(0, 0)]) / n, 3) if n else None,
-                matrix={"llm_1": {"rules_1": m[(1, 1)], "rules_0": m[(1, 0)]}, "llm_0": {"rules_1": m[(0, 1)],
-                                                                                         "rules_0": m[(0, 0)]}})
+                matrix={"llm_1": {"rules_1": m[(1, 1)], "rules_0": m[(1, 0)]},
+                        "llm_0": {"rules_1": m[(0, 1)], "rules_0": m[(0, 0)]}})
 
 # %% ../nbs/03_filter.ipynb #31671090
 def judge_round1(rows:list[dict], judge:Generator|None=None, cache:ResultCache|None=None, progress:bool=True,
@@ -237,8 +237,8 @@ def judge_round1(rows:list[dict], judge:Generator|None=None, cache:ResultCache|N
                 ) -> list[dict]:
     "Round 1 per row: {passed: 1 | 0 | None, method: rules | llm | rules_f1 | distill_error, ...}."
     live = [i for i, r in enumerate(rows) if not r.get("error")]
-    verdicts = AnswerJudge(judge, cache, progress=progress)([dict(question=rows[i]["question"],
-                                                                  answer=rows[i]["answer"],
+    verdicts = AnswerJudge(judge, cache,
+                           progress=progress)([dict(question=rows[i]["question"], answer=rows[i]["answer"],
         pred=rows[i].get("teacher_answer"), answer_type=rows[i].get("answer_type"),
                                                                   id=f"{rows[i]['id']}#round1") for i in live])
     out = [dict(passed=None, method="distill_error") for _ in rows]
@@ -253,8 +253,8 @@ def judge_round1(rows:list[dict], judge:Generator|None=None, cache:ResultCache|N
     return out
 
 # %% ../nbs/03_filter.ipynb #76a2b8d8
-def judge_round2(rows:list[dict], idx:list[int], mode:str, judge:Generator|None=None, cache:ResultCache|None=None,
-                 progress:bool=True,
+def judge_round2(rows:list[dict], idx:list[int], mode:str,
+                 judge:Generator|None=None, cache:ResultCache|None=None, progress:bool=True,
                  unparsed:str="rules", # a reply unreadable after every re-ask: rules (the rule rubric decides) | reject
                 ) -> dict[int, dict]:
     "Round 2 for rows `idx`: {i: {passed, method, status, llm_scores, rules_scores, details}}."
@@ -262,10 +262,10 @@ def judge_round2(rows:list[dict], idx:list[int], mode:str, judge:Generator|None=
                                                     or not idx)} if mode in ("rules", "both") else {}
     llm = {}
     if mode in ("openai", "both") and idx:
-        llm = dict(zip(idx, ask_judge(judge, cache, [reasoning_judge_messages(rows[i]) for i in idx], parse_rubric,
-                                      RUBRIC_REMINDER,
-                                      ids=[f"{rows[i]['id']}#round2" for i in idx], desc="round 2 judge",
-                                      progress=progress)))
+        llm = dict(zip(idx, ask_judge(judge, cache,
+                                      [reasoning_judge_messages(rows[i]) for i in idx], parse_rubric, RUBRIC_REMINDER,
+                                      ids=[f"{rows[i]['id']}#round2" for i in idx],
+                                      desc="round 2 judge", progress=progress)))
     out = {}
     for i in idx:
         l = llm.get(i)
@@ -274,8 +274,8 @@ def judge_round2(rows:list[dict], idx:list[int], mode:str, judge:Generator|None=
         r = rules.get(i)
         out[i] = dict(rules_scores=r and r["scores"], rules_overall=r and r["overall"], details=r and r["details"])
         if l is None: out[i].update(passed=r["overall"], method="rules", status="ok")
-        elif fallback: out[i].update(passed=r["overall"], method="rules_fallback", status="fallback", asks=l["asks"],
-                                     llm_scores=None)
+        elif fallback: out[i].update(passed=r["overall"], method="rules_fallback",
+                                     status="fallback", asks=l["asks"], llm_scores=None)
         else: out[i].update(passed=int(all(l["value"].values())) if l["status"] == "ok" else None, method="llm",
                             status=l["status"], asks=l["asks"], llm_scores=l["value"])
     return out
@@ -308,12 +308,12 @@ def filter_rows(rows:list[dict], # distilled rows (`data/distilled.jsonl`)
                 unparsed:str="rules", # a judge reply unreadable after every re-ask: rules decide | reject the row
                ) -> tuple[list, list, list]:
     "(sft rows, rl rows, per-row decisions): both rounds, then the paper's split."
-    if mode not in ("rules", "openai", "both"): raise ValueError(f"unknown judge {mode!r}; choose rules | openai | "
-                                                                 f"both")
-    if unparsed not in ("rules", "reject"): raise ValueError(f"unknown judge_unparsed {unparsed!r}; choose rules | "
-                                                             f"reject")
-    if mode != "rules" and (judge is None or cache is None): raise ValueError(f"judge={mode!r} needs a judge client "
-                                                                              f"and a cache")
+    if mode not in ("rules", "openai", "both"): raise ValueError(f"unknown "
+                                                                 f"judge {mode!r}; choose rules | openai | both")
+    if unparsed not in ("rules", "reject"): raise ValueError(f"unknown "
+                                                             f"judge_unparsed {unparsed!r}; choose rules | reject")
+    if mode != "rules" and (judge is None or cache is None): raise ValueError(f"judge={mode!r} "
+                                                                              f"needs a judge client and a cache")
     r1 = judge_round1(rows, judge if mode != "rules" else None, cache, progress, unparsed)
     r2 = judge_round2(rows, [i for i, d in enumerate(r1) if d["passed"] == 1], mode, judge, cache, progress, unparsed)
     sft, rl, decisions = [], [], []
@@ -321,11 +321,11 @@ def filter_rows(rows:list[dict], # distilled rows (`data/distilled.jsonl`)
         reason, stage_ = reject_reason(row, r1[i], r2.get(i))
         rec = {k: row[k] for k in RECORD_FIELDS if k in row}
         if reason is None: sft.append({**rec, "teacher": row.get("teacher"), "reasoning": row["reasoning"],
-                                       "teacher_answer": row["teacher_answer"], "judge_scores": dict(round1=r1[i],
-                                                                                                     round2=r2[i])})
+                                       "teacher_answer": row["teacher_answer"],
+                                       "judge_scores": dict(round1=r1[i], round2=r2[i])})
         else: rl.append({**rec, "reject_stage": stage_, "reject_reason": reason})
-        decisions.append(dict(id=row["id"], source=row.get("source"), sft=reason is None, reject_stage=stage_,
-                              reject_reason=reason,
+        decisions.append(dict(id=row["id"], source=row.get("source"),
+                              sft=reason is None, reject_stage=stage_, reject_reason=reason,
                               round1=r1[i], round2=r2.get(i), words=len((row.get("reasoning") or "").split())))
     return sft, rl, decisions
 
@@ -394,8 +394,8 @@ def plot_trace_lengths(decisions:list[dict], path:str|Path) -> Path:
 def run_stage(run_dir:str|Path, # the run directory (reads data/distilled.jsonl)
               cfg:dict,         # resolved profile
               progress:bool=True) -> dict:
-    ("The filter stage: data/distilled.jsonl → data/sft.jsonl + data/rl.jsonl (rejected, plus data/rl_prompts.jsonl) + "
-     "report and plot.")
+    ("The filter stage: data/distilled.jsonl → data/sft.jsonl + "
+     "data/rl.jsonl (rejected, plus data/rl_prompts.jsonl) + report and plot.")
     run_dir = Path(run_dir); src = stage_input(run_dir, "data/distilled.jsonl", "distill"); data = src.parent
     # prompts the data stage set aside for GRPO (no trace to filter)
     reserved_src = data/"rl_prompts.jsonl"
@@ -421,8 +421,8 @@ def run_stage(run_dir:str|Path, # the run directory (reads data/distilled.jsonl)
         # rows the judge was asked
         judged = sum(bool(x and "asks" in x) for d in decisions for x in (d["round1"], d["round2"]))
         if judged and t["fallback"] > judged / 2:
-            print(f"[filter] warning: the judge's reply was unreadable for {t['fallback']} of {judged} questions "
-                  f"asked, so the rules "
-                  f"decided them (judge_unparsed='rules'); check judge_model={cfg['judge_model']!r} and "
-                  f"data/judge_cache.jsonl")
+            print(f"[filter] warning: the judge's reply was unreadable for "
+                  f"{t['fallback']} of {judged} questions asked, so the rules "
+                  f"decided them (judge_unparsed='rules'); check "
+                  f"judge_model={cfg['judge_model']!r} and data/judge_cache.jsonl")
     return counts

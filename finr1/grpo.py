@@ -148,8 +148,8 @@ def plot_rewards(steps:list[dict], # `grpo_log(...)["steps"]`
                  path:str|Path,    # PNG to write
                  title:str="GRPO rewards",
                  w:int|None=None): # running-mean window; default a tenth of the steps, at least 4
-    ("Save per-function reward curves with their running means, the zero-spread group fraction and completion length "
-     "as a PNG.")
+    ("Save per-function reward curves with their running means, "
+     "the zero-spread group fraction and completion length as a PNG.")
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (ax, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 3.5))
@@ -158,8 +158,8 @@ def plot_rewards(steps:list[dict], # `grpo_log(...)["steps"]`
         ys = [s.get(k) for s in steps]
         line, = ax.plot(x, ys, marker=".", alpha=0.35, label="total" if k == "reward" else k.split("/")[1])
         if len(steps) >= 4:                       # a few prompts a step are noisy: the trend is in the running mean
-            ax.plot(x, running_mean([y or 0.0 for y in ys], w), "-", lw=2, color=line.get_color(), label=f"running "
-                                                                                                         f"mean ({w})")
+            ax.plot(x, running_mean([y or 0.0 for y in ys], w), "-",
+                    lw=2, color=line.get_color(), label=f"running mean ({w})")
     ax.set(xlabel="step", ylabel="mean reward", title=title); ax.legend(fontsize=7); ax.grid(alpha=.3)
     ax2.plot(x, [s.get("frac_reward_zero_std") for s in steps], marker=".", color="tab:red")
     ax2.set(xlabel="step", ylabel="fraction of groups", title="groups with zero reward spread",
@@ -185,8 +185,8 @@ def _select_prompts(run_dir:Path, cfg:dict, sources:list[tuple[str, list[dict]]]
                   never_solved=sum(r["pass_rate"] == 0 for r in rates), learnable=len(keep),
                   sample_errors=sum(r["errors"] for r in rates))
     if not keep:
-        print(f"[grpo] warning: no prompt has 0 < pass rate < 1 over {k} samples ({counts}); training on all "
-              f"{len(records)}")
+        print(f"[grpo] warning: no prompt has 0 < pass rate < 1 over "
+              f"{k} samples ({counts}); training on all {len(records)}")
         return sources, dict(counts, fallback_all=True)
     return [(s, [r for r in recs if r["id"] in keep]) for s, recs in sources], counts
 
@@ -210,14 +210,14 @@ def _train_grpo(run_dir:Path, cfg:dict, inputs:list[Path], st) -> dict:
 def run_stage(run_dir:str|Path, # the run directory
               cfg:dict,          # resolved profile
              ) -> dict:
-    ("The `grpo` stage: GRPO from `models/sft/merged` on the RL prompts → `models/grpo/{adapter,merged}`, log, reward "
-     "plot.")
+    ("The `grpo` stage: GRPO from `models/sft/merged` on the RL "
+     "prompts → `models/grpo/{adapter,merged}`, log, reward plot.")
     run_dir = Path(run_dir); sft_model = run_dir/"models/sft/merged"
     inputs = [run_dir/"data/rl.jsonl"] + ([run_dir/"data/sft.jsonl"] if cfg["grpo_include_sft_prompts"]
                                           else []) + [sft_model]
     for p in inputs:
-        if not p.exists(): raise FileNotFoundError(f"{p} missing: run the {'sft' if p == sft_model else 'filter'} "
-                                                   f"stage first")
+        if not p.exists(): raise FileNotFoundError(f"{p} missing: "
+                                                   f"run the {'sft' if p == sft_model else 'filter'} stage first")
     with (stage(run_dir, "grpo", inputs=inputs, cfg=cfg) if is_main_process() else nullcontext(StageRecord())) as st:
         log = _train_grpo(run_dir, cfg, inputs, st)
         last = log["steps"][-1] if log["steps"] else {}

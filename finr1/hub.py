@@ -39,16 +39,16 @@ def results_table(rows:list[dict],      # result rows from `evaluate_all`
 # %% ../nbs/01a_hub.ipynb #fe453f57
 def detail_table(rows:list[dict]) -> str:
     "Markdown: per model × benchmark n, accuracy with its 95 % CI, format rate, lenient accuracy, tokens and seconds."
-    lines = ["| Model | Benchmark | n | Accuracy % [95 % CI] | Format % | Lenient % | Judged | Errors | Tokens "
-             "(mean) | Seconds |",
+    lines = ["| Model | Benchmark | n | Accuracy % [95 % CI] | Format "
+             "% | Lenient % | Judged | Errors | Tokens (mean) | Seconds |",
              "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         ci = f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]" if r["ci_low"] is not None else ""
         tok = f"{r['tokens_mean']:.0f}" if r.get("tokens_mean") is not None else "–"
-        lines.append(f"| {MODEL_TITLES.get(r['model'], r['model'])} | {BENCHMARKS[r['benchmark']]['title']} | "
-                     f"{r['n']} | "
-                     f"{_pct(r['accuracy'])} {ci} | {_pct(r['format_rate'])} | {_pct(r['lenient_accuracy'])} | "
-                     f"{r['judged']} | "
+        lines.append(f"| {MODEL_TITLES.get(r['model'], r['model'])} "
+                     f"| {BENCHMARKS[r['benchmark']]['title']} | {r['n']} | "
+                     f"{_pct(r['accuracy'])} {ci} | {_pct(r['format_rate'])} "
+                     f"| {_pct(r['lenient_accuracy'])} | {r['judged']} | "
                      f"{r['errors']} | {tok} | {r['seconds']:.1f} |")
     return "\n".join(lines)
 
@@ -69,8 +69,8 @@ SFT_COLUMNS, RL_COLUMNS = ("id", "source", "question", "reasoning", "answer",
                            "answer_type"), ("id", "source", "question", "answer", "answer_type")
 
 def dataset_dict(sft:list[dict], rl:list[dict]):
-    ("The SFT set (x, reasoning, y*) and the RL set (x, y*) as a `datasets.DatasetDict` (string columns; empty splits "
-     "allowed).")
+    ("The SFT set (x, reasoning, y*) and the RL set (x, y*) as a "
+     "`datasets.DatasetDict` (string columns; empty splits allowed).")
     from datasets import Dataset, DatasetDict, Features, Value
     split = lambda rows, cols: Dataset.from_dict({c: [str(r.get(c) or "") for r in rows] for c in cols},
                                                  features=Features({c: Value("string") for c in cols}))
@@ -78,8 +78,8 @@ def dataset_dict(sft:list[dict], rl:list[dict]):
 
 # %% ../nbs/01a_hub.ipynb #fec0606a
 def provenance(cfg:dict) -> dict:
-    ("Who made the data: teacher and judge, and whether each is an offline stand-in for the paper's (DeepSeek-R1, "
-     "Qwen2.5-72B).")
+    ("Who made the data: teacher and judge, and whether each is an "
+     "offline stand-in for the paper's (DeepSeek-R1, Qwen2.5-72B).")
     offline_teacher, offline_judge = cfg["teacher"] == "program", cfg["judge"] == "rules"
     return dict(teacher="program (gold FinQA programs rendered as reasoning; offline stand-in for "
                         "DeepSeek-R1)" if offline_teacher
@@ -100,8 +100,8 @@ def dataset_card(cfg:dict,         # resolved profile (teacher, judge, profile n
     licenses = sorted({l for l, _ in lic.values()})
     prov, total = provenance(cfg), report["total"]
     zh = any(s in ("fin_eva", "financeiq", "fincuge") for s in sources)
-    data = DatasetCardData(license=licenses[0] if len(licenses) == 1 else "other", language=["en",
-                                                                                             "zh"] if zh else ["en"],
+    data = DatasetCardData(license=licenses[0] if len(licenses) == 1 else "other",
+                           language=["en", "zh"] if zh else ["en"],
                            pretty_name=f"Fin-R1-Data (finr1 run, profile {cfg['profile']})",
                            task_categories=["question-answering", "text-generation"],
                            tags=["finance", "reasoning", "fin-r1", "finr1", "distillation"],
@@ -116,18 +116,18 @@ def dataset_card(cfg:dict,         # resolved profile (teacher, judge, profile n
     crit = [dict(criterion=k, **{j: "–" if r.get(k) is None else f"{100 * r[k]:.0f}%" for j, r in rates.items()})
             for k in rates["rules"]]
     return DatasetCard.from_template(data,
-        dataset_summary=(f"The SFT and RL sets of a finr1 run (profile `{cfg['profile']}`), built the way Fin-R1 "
-                         f"builds Fin-R1-Data: "
-                         f"reasoning distilled from a teacher, then filtered in two rounds (answer check, reasoning "
-                         f"rubric). "
+        dataset_summary=(f"The SFT and RL sets of a finr1 run (profile "
+                         f"`{cfg['profile']}`), built the way Fin-R1 builds Fin-R1-Data: "
+                         f"reasoning distilled from a teacher, then filtered "
+                         f"in two rounds (answer check, reasoning rubric). "
                          f"`sft`: {counts.get('sft', 0)} rows of question, reasoning and answer; `rl`: "
                          f"{counts.get('rl', 0)} rows of question and answer."),
         dataset_description=f"- **Teacher:** {prov['teacher']}\n- **Judge:** {prov['judge']}\n- **Offline stand-ins "
                             f"used:** {'yes' if prov['offline_stand_ins'] else 'no'}",
         dataset_structure=("Splits `sft` (columns " + ", ".join(SFT_COLUMNS) + ") and `rl` "
                                                                                "(columns " + ", ".join(RL_COLUMNS) +
-                           "). `question` holds the context (text and table) and the question; `answer` is the gold "
-                           "answer y*."),
+                           "). `question` holds the context (text and table) "
+                           "and the question; `answer` is the gold answer y*."),
         source_data_producers_section="\n".join(f"- `{s}`: {d} — licence `{l}`" for s, (l, d) in lic.items()),
         data_collection_and_processing_section=(
             "Filter rounds:\n\n" + markdown_table(rounds)
@@ -197,8 +197,8 @@ def model_card(run_dir:str|Path, # the run directory (its manifest says what mad
                kind:str,         # "merged" or "adapter"
                rows:list[dict],  # eval result rows
                paired:list[dict]|None=None): # paired comparisons
-    ("A Hub model card (`huggingface_hub.ModelCard`, default template; model-index from this run's eval) for one saved "
-     "model.")
+    ("A Hub model card (`huggingface_hub.ModelCard`, default "
+     "template; model-index from this run's eval) for one saved model.")
     from huggingface_hub import ModelCard, ModelCardData
     run_dir, manifest = Path(run_dir), read_manifest(run_dir)
     made = lambda stage: (manifest.get(stage) or {}).get("settings") or {}   # the settings each stage actually ran with
@@ -210,8 +210,8 @@ def model_card(run_dir:str|Path, # the run directory (its manifest says what mad
     pairs = [p for p in paired or [] if p["after"] == name]
     title = (f"finr1 {'SFT' if name == 'sft' else 'GRPO'} ({profile} profile) of {base.split('/')[-1]}"
              + (" — LoRA adapter" if kind == "adapter" else ""))
-    data = ModelCardData(base_model=base, library_name="peft" if kind == "adapter" else "transformers",
-                         license="apache-2.0",
+    data = ModelCardData(base_model=base,
+                         library_name="peft" if kind == "adapter" else "transformers", license="apache-2.0",
                          language=["en"], pipeline_tag="text-generation", model_name=title,
                          tags=["finance", "reasoning", "fin-r1", "finr1", "trl",
                                name] + (["lora"] if kind == "adapter" else []),
@@ -224,17 +224,17 @@ def model_card(run_dir:str|Path, # the run directory (its manifest says what mad
         model_summary=f"A Fin-R1-style financial reasoning model trained by finr1 (profile `{profile}`): {lineage}.",
         model_description=("Fin-R1's recipe: supervised fine-tuning on distilled, filtered reasoning, then Group "
                            "Relative Policy Optimization with "
-                           "a format reward and an accuracy reward. Answers follow the Fin-R1 format: `<think>` "
-                           "reasoning `</think>` then "
+                           "a format reward and an accuracy reward. Answers follow "
+                           "the Fin-R1 format: `<think>` reasoning `</think>` then "
                            "`<answer>` the answer `</answer>`, after the system "
                            "prompt\n\n> " + SYSTEM_PROMPT.replace("\n", " ")),
         developers="the finr1 pipeline (an open reproduction of Fin-R1, arXiv:2503.16252)",
                                    paper="https://arxiv.org/abs/2503.16252",
         model_type="causal language model" + (", LoRA adapter" if kind == "adapter" else ""),
-        direct_use="Research on reproducing Fin-R1's recipe: financial question answering with visible reasoning, in "
-                   "the Fin-R1 format.",
-        out_of_scope_use="Investment, credit or accounting decisions; any use that trusts a figure without checking "
-                         "it against the source.",
+        direct_use="Research on reproducing Fin-R1's recipe: financial "
+                   "question answering with visible reasoning, in the Fin-R1 format.",
+        out_of_scope_use="Investment, credit or accounting decisions; any "
+                         "use that trusts a figure without checking it against the source.",
         get_started_code=("```python\nfrom transformers import pipeline\nfrom finr1.core import SYSTEM_PROMPT\n"
                           f"chat = pipeline('text-generation', model='<this folder or repo>')\n"
                           "print(chat([{'role': 'system', 'content': SYSTEM_PROMPT}, {'role': 'user', 'content': "
@@ -244,14 +244,14 @@ def model_card(run_dir:str|Path, # the run directory (its manifest says what mad
                                                                                f"{v}" for k, v in params.items()) +
                          f"\n\nOptimizer steps: {log.get('global_step', '?')}; tokens/s: "
                          f"{log.get('tokens_per_second') or 0:.0f}; backend: {log.get('backend', '?')}."),
-        testing_data="Held-out evaluation sets of the run (`data/eval/`); the synthetic split shares no question "
-                     "with training.",
+        testing_data="Held-out evaluation sets of the run (`data/eval/`); "
+                     "the synthetic split shares no question with training.",
         testing_metrics="Accuracy: the answer inside `<answer>` matched by finance-aware rules (an LLM judge for "
                         "open answers); 95 % bootstrap CIs.",
         results=(detail_table(mine) if mine else "Not evaluated in this "
                                                  "run.") + ("\n\n" + paired_table(pairs) if pairs else ""),
-        bias_risks_limitations=("Measured on the run's own evaluation sets at the sizes shown (n); small n gives "
-                                "wide intervals. "
+        bias_risks_limitations=("Measured on the run's own evaluation "
+                                "sets at the sizes shown (n); small n gives wide intervals. "
                                 + ("Trained with offline stand-ins for teacher and judge: a rehearsal of the recipe. "
                                    if made_by.get("teacher") == "program" or made_by.get("judge") == "rules"
                                    else "")
@@ -276,8 +276,8 @@ def write_model_cards(run_dir:str|Path, # a run directory whose eval stage wrote
 # a run's model folder (models/<stage>/merged|adapter) or dataset folder (data/fin_r1_data)
 def push_plan(folder:str|Path,
              ) -> dict:
-    ("What `finr1 push` would upload: repo type, files and sizes, the card parsed back by `huggingface_hub`, and what "
-     "the card lacks.")
+    ("What `finr1 push` would upload: repo type, files and sizes, the "
+     "card parsed back by `huggingface_hub`, and what the card lacks.")
     from huggingface_hub import DatasetCard, ModelCard
     folder = Path(folder)
     if not folder.is_dir(): raise ConfigError(f"no such directory: {folder}")
@@ -286,8 +286,8 @@ def push_plan(folder:str|Path,
     else: raise ConfigError(f"{folder} is neither a model folder (config.json / adapter_config.json) nor a saved "
                             f"dataset (dataset_dict.json)")
     if not (folder/"README.md").exists():
-        raise ConfigError(f"{folder} has no README.md card: the eval stage writes model cards, the filter stage the "
-                          f"dataset card")
+        raise ConfigError(f"{folder} has no README.md card: the eval "
+                          f"stage writes model cards, the filter stage the dataset card")
     try: card = (DatasetCard if kind == "dataset" else ModelCard).load(folder/"README.md")
     except Exception as e: raise ConfigError(f"{folder}/README.md is not a valid card: {e}") from None
     meta = card.data.to_dict()

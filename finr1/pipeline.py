@@ -12,8 +12,8 @@ from .core import (STAGES, ConfigError, Profile, check_device, cuda_available, c
                         stage_is_fresh, write_json, prompt_messages)
 from .llm import HFGenerator, embedded_model_dir, load_model, pick_backend, resolve_model
 from .data import eval_records, load_tokenizer, prompt_tokens, resolve_data_dir, training_records
-from .eval import (BENCHMARKS, benchmark_n, decoding_settings, evaluate_all, load_eval_sets, results_table,
-                        stage_models, write_reports)
+from .eval import (BENCHMARKS, benchmark_n, decoding_settings,
+                        evaluate_all, load_eval_sets, results_table, stage_models, write_reports)
 from .hub import finr1_push
 
 # %% auto #0
@@ -31,8 +31,8 @@ def nbs_path(path:str|Path|None=None) -> Path:
     for p in (path, os.environ.get("FINR1_NBS"),
               Path(__file__).resolve().parent.parent/"nbs" if "__file__" in globals() else None, Path.cwd()):
         if p and all((Path(p)/f"{nb}.ipynb").exists() for nb in STAGES.values()): return Path(p)
-    raise FileNotFoundError("stage notebooks not found: run from a clone of finr1 (nbs/), or pass --nbs / set "
-                            "FINR1_NBS")
+    raise FileNotFoundError("stage notebooks not found: run "
+                            "from a clone of finr1 (nbs/), or pass --nbs / set FINR1_NBS")
 
 # %% ../nbs/07_pipeline.ipynb #eb6e9087
 def stage_notebooks(nbs:str|Path|None=None) -> dict[str, Path]:
@@ -87,8 +87,8 @@ def _failure(stage:str, nb:Path, out:Path, e:Exception) -> StageFailed:
     what = f"{getattr(e, 'ename', type(e).__name__)}: {getattr(e, 'evalue', e)}"
     where = f"cell {cell} of the executed notebook" + (f" (`{src[0][:80]}`…)" if src
                                                        else "") if cell is not None else "before any cell ran"
-    return StageFailed(f"stage {stage!r} failed: notebook {nb.name}, {where}\n  {what}\n  executed notebook kept at "
-                       f"{out}")
+    return StageFailed(f"stage {stage!r} failed: notebook {nb.name}, "
+                       f"{where}\n  {what}\n  executed notebook kept at {out}")
 
 # %% ../nbs/07_pipeline.ipynb #60fca9d3
 def run_notebook(stage:str, nb:Path, run_dir:Path, profile:str, overrides:dict, log_output:bool=False) -> float:
@@ -97,8 +97,8 @@ def run_notebook(stage:str, nb:Path, run_dir:Path, profile:str, overrides:dict, 
     out, t0 = run_dir/"notebooks"/nb.name, time.time()
     params = dict(profile=profile, run_dir=str(run_dir.resolve()), overrides=overrides)
     try:
-        pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(nb.parent), kernel_name="python3",
-                            language="python",
+        pm.execute_notebook(str(nb), str(out), parameters=params,
+                            cwd=str(nb.parent), kernel_name="python3", language="python",
                             progress_bar=not log_output, log_output=log_output, report_mode=False)
     except Exception as e:
         raise _failure(stage, nb, out, e) from None
@@ -116,8 +116,8 @@ def check_paths(cfg:dict) -> dict:
     "`cfg` when the paths it names exist; else a `ConfigError` naming the field and the fix."
     d = dict.get(cfg, "data_dir")
     if d and not Path(d).expanduser().is_dir():
-        raise ConfigError(f"data_dir {d} does not exist: point --set data_dir=... at a folder holding finqa/, "
-                          f"convfinqa/, tfns/ …, "
+        raise ConfigError(f"data_dir {d} does not exist: point --set "
+                          f"data_dir=... at a folder holding finqa/, convfinqa/, tfns/ …, "
                           "or leave it unset to use $FINR1_DATA_DIR or ../shared/data")
     check_model(dict.get(cfg, "model"))
     return cfg
@@ -172,8 +172,8 @@ def ask(question:str, # the user's question (context included)
     from transformers import TextIteratorStreamer   # lazily: `finr1 --help` should not load transformers
     lm, tok = load_model(model or default_model(), "hf")
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
-    gen = HFGenerator((lm, tok), temperature=temperature, max_tokens=max_new_tokens, batch_size=1, progress=False,
-                      streamer=streamer)
+    gen = HFGenerator((lm, tok), temperature=temperature,
+                      max_tokens=max_new_tokens, batch_size=1, progress=False, streamer=streamer)
     th = threading.Thread(target=gen, args=([prompt_messages(question)],)); th.start()
     parts = []
     for piece in streamer:
@@ -209,8 +209,8 @@ def finr1_run(profile:str="tiny",  # profile: smoke | tiny | cpu | paper
     "Run the Fin-R1 pipeline: papermill executes 01_data … 06_eval into the run directory."
     overrides = parse_sets(set or [])
     try:
-        summary = run_pipeline(profile, run_dir, overrides, resume, stages.split(",") if stages else None, nbs,
-                               log_output)
+        summary = run_pipeline(profile, run_dir, overrides, resume,
+                               stages.split(",") if stages else None, nbs, log_output)
     except StageFailed as e:
         print(f"\nfinr1: {e}", file=sys.stderr); return 1
     res = Path(summary["run_dir"])/"results.md"
@@ -234,8 +234,8 @@ def finr1_serve(model:str=None,    # model directory (default: runs/tiny's best 
                 backend:str="auto"): # auto | transformers | vllm
     "Serve a model behind an OpenAI-compatible endpoint (vllm serve on GPU, transformers serve on CPU)."
     cmd = serve_command(check_model(model) if model else default_model(), host, port, backend)
-    print(f"serving {cmd[2]} at http://{host}:{port}/v1  ({' '.join(Path(cmd[0]).name for _ in [0])} serve)",
-          flush=True)
+    print(f"serving {cmd[2]} at http://{host}:{port}/v1  "
+          f"({' '.join(Path(cmd[0]).name for _ in [0])} serve)", flush=True)
     return subprocess.call(cmd)
 
 # %% ../nbs/07_pipeline.ipynb #99a376d9
@@ -368,8 +368,8 @@ def eval_plan(cfg:dict, recs:dict, a:dict=PLAN_ASSUMPTIONS) -> dict:
     items = {b: min(benchmark_n(cfg, b) or len(r), len(r)) for b, r in recs["evals"].items()}
     local, api = 2 + bool(cfg["eval_base"]), len(cfg.get("eval_api_models") or [])
     tokens = sum(n * _completion(decoding_settings(cfg, b)["max_new_tokens"], a) for b, n in items.items())
-    return dict(items=items, local_models=local, api_models=api, generations=sum(items.values()) * (local + api),
-                tokens_per_model=tokens)
+    return dict(items=items, local_models=local, api_models=api,
+                generations=sum(items.values()) * (local + api), tokens_per_model=tokens)
 
 # %% ../nbs/07_pipeline.ipynb #831f76ac
 def gpu_hours(cfg:dict, recs:dict, sft:int, grpo:dict, ev:dict, gpu:str="H100", a:dict=PLAN_ASSUMPTIONS) -> dict|None:
@@ -465,8 +465,8 @@ def finr1_stage(name:str,           # the stage: data | distill | filter | sft |
     return stage_main(name, run_dir, profile, set)
 
 # %% ../nbs/07_pipeline.ipynb #17a16499
-COMMANDS = dict(run=finr1_run, plan=finr1_plan, stage=finr1_stage, eval=finr1_eval, ask=finr1_ask, serve=finr1_serve,
-                push=finr1_push)
+COMMANDS = dict(run=finr1_run, plan=finr1_plan, stage=finr1_stage,
+                eval=finr1_eval, ask=finr1_ask, serve=finr1_serve, push=finr1_push)
 
 def main(argv:list[str]|None=None) -> int:
     "The `finr1` console script: `finr1 {run,plan,stage,eval,ask,serve,push} …`; a user's mistake is one line, exit 2."

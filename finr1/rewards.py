@@ -57,8 +57,8 @@ def make_verifier_reward(client:Generator,   # the judge model: `llm.judge_clien
 
     def verifier_reward(completions:list, answer:list, prompts:list|None=None, answer_type:list|None=None,
                         **kwargs) -> list[float|None]:
-        ("Rules first (no answer / not a number / an essay → 0, a match → 1); otherwise the judge's 1/0 (None if it "
-         "cannot be reached).")
+        ("Rules first (no answer / not a number / an essay → 0, a match "
+         "→ 1); otherwise the judge's 1/0 (None if it cannot be reached).")
         kinds = answer_type or [None] * len(completions)
         verdicts = judge([dict(question=_last_user(prompts[i]) if prompts else "", answer=gold, answer_type=kinds[i],
                                pred=extract_answer(completion_text(c)))

@@ -106,14 +106,14 @@ def _t_ratio(rng, vals, years, kind):
 # %% ../nbs/00b_synthetic.ipynb #6ebd7652
 def _t_average(rng, vals, years, kind):
     item = rng.choice([k for k in vals if k != "total"])
-    return (f"what was the average {_item_label(item, kind)} from {years[0]} to {years[-1]}?", f"table_average({item}, "
-                                                                                          f"none)", False)
+    return (f"what was the average {_item_label(item, kind)} from "
+            f"{years[0]} to {years[-1]}?", f"table_average({item}, none)", False)
 
 # %% ../nbs/00b_synthetic.ipynb #66289e82
 def _t_sum(rng, vals, years, kind):
     item, v, i, j = _pick(rng, vals, years)
-    return (f"what was the combined {_item_label(item, kind)} in {years[i]} and {years[j]}?", f"add({_arg(v[i])}, "
-                                                                                         f"{_arg(v[j])})", False)
+    return (f"what was the combined {_item_label(item, kind)} in "
+            f"{years[i]} and {years[j]}?", f"add({_arg(v[i])}, {_arg(v[j])})", False)
 
 # %% ../nbs/00b_synthetic.ipynb #62806bc5
 def _t_share(rng, vals, years, kind):

@@ -274,7 +274,7 @@ def test_run_stage_with_real_data(tmp_path, data_dir):
     # them: ConvFinQA's only training pool here is the dev split that is also its benchmark, so none of it is kept
     assert rep["eval"] == dict(synthetic=8, finqa=947, convfinqa=803, tfns=2388, fin_eva=2343)
     assert rep["train"] == dict(synthetic=16, finqa=10, convfinqa=0, tfns=10)
-    assert "smoke" in rep["skipped"]["train/finance_instruct"] and "eval/finance_instruct" in rep["skipped"]
+    assert "allow_hub_download" in rep["skipped"]["train/finance_instruct"] and "eval/finance_instruct" in rep["skipped"]
     assert rep["decontamination"]["convfinqa"]["dropped"] > 0 and counts["decontamination_dropped"] == rep["decontamination_dropped"]
     train = read_jsonl(tmp_path/"data"/"train.jsonl")
     eval_keys = {page_key(r) for p in (tmp_path/"data"/"eval").glob("*.jsonl") for r in read_jsonl(p)}

@@ -770,7 +770,7 @@ def answer_type(gold) -> str:
     if re.fullmatch(r"[A-H]{1,8}", g): return "choice"
     if _norm_text(g) in LABELS: return "label"
     nums = parse_numbers(g)
-    one_unit = r"[^A-Za-z\u4e00-\u9fff]*(?:[A-Za-z]+|万|亿)?[^A-Za-z\u4e00-\u9fff]*"   # a number and at most one unit word
+    one_unit = r"[^A-Za-z\u4e00-\u9fff]*(?:[A-Za-z]+|万|亿)?[^A-Za-z\u4e00-\u9fff]*"   # a number, at most one unit
     if len(nums) == 1 and re.fullmatch(one_unit, g): return "number"
     return "text"
 

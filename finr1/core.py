@@ -328,8 +328,8 @@ def _coerce(key:str, value, default):
     if isinstance(default, (list, dict)) or default is None:
         try: return ast.literal_eval(value)
         except (ValueError, SyntaxError):
-            if isinstance(default, dict): raise ConfigError(f"{key} expects a dict such as "
-                                                            f"{{'finqa': {{'eval_n': 8}}}}, got {value!r}") from None
+            if isinstance(default, dict):
+                raise ConfigError(f"{key} expects a dict such as {{'finqa': {{'eval_n': 8}}}}, got {value!r}") from None
             return [v.strip() for v in value.split(",") if v.strip()] if isinstance(default, list) else value
     return value
 
@@ -844,8 +844,8 @@ def _num_candidates(n:Num|float) -> list[tuple[float, int|None]]:
     vals = [(base, dec)]
     if n.scale != 1: vals.append((base * n.scale, None))
     out = []
-    for v, d in vals: out += [(v, d), (v * 100, None if d is None else max(d - 2, 0)), (v / 100,
-                                                                                        None if d is None else d + 2)]
+    for v, d in vals:
+        out += [(v, d), (v * 100, None if d is None else max(d - 2, 0)), (v / 100, None if d is None else d + 2)]
     return out
 
 # %% ../nbs/00_core.ipynb #6288c4b8
@@ -1022,9 +1022,10 @@ def check_executor(path:str|Path, # a FinQA jsonl with `program`, `exe_ans` and 
             got = execute_program(r["program"], context_table(r.get("context", "")))
             ok = got == r["exe_ans"] if isinstance(got, str) or isinstance(r["exe_ans"], str) else \
                 math.isclose(got, float(r["exe_ans"]), rel_tol=1e-4, abs_tol=1e-5)
-            if not ok: bad.append(dict(id=r["id"], program=r["program"],
-                                       got=got, exe_ans=r["exe_ans"], cause="different value"))
-        except Exception as e: bad.append(dict(id=r["id"], program=r["program"], exe_ans=r["exe_ans"],
-                                               cause=f"{type(e).__name__}: {e}"))
+            if not ok:
+                bad.append(dict(id=r["id"], program=r["program"], got=got, exe_ans=r["exe_ans"], cause="different "
+                                                                                                       "value"))
+        except Exception as e:
+            bad.append(dict(id=r["id"], program=r["program"], exe_ans=r["exe_ans"], cause=f"{type(e).__name__}: {e}"))
     return dict(n=len(rows), reproduced=len(rows) - len(bad),
                 rate=(len(rows) - len(bad)) / max(len(rows), 1), exceptions=bad)

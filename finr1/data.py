@@ -284,8 +284,8 @@ def _conv_turns(id, questions, answers, programs, originals,
 def _conv_tomoro(row, split, raw_tables):
     id, doc, dlg = need(row, "id", "doc", "dialogue")
     qs, programs, exe = need(dlg, "conv_questions", "turn_program", "executed_answers")
-    if not (len(qs) == len(programs) == len(exe)): raise ValueError(f"{len(qs)} questions, "
-                                                                    f"{len(programs)} programs, {len(exe)} answers")
+    if not (len(qs) == len(programs) == len(exe)):
+        raise ValueError(f"{len(qs)} questions, {len(programs)} programs, {len(exe)} answers")
     table = raw_tables.get(id) or dict_table(need(doc, "table")[0])
     return _conv_turns(id, qs, exe, programs, dlg.get("conv_answers"), doc.get("pre_text"), table, doc.get("post_text"),
                        split, qa_split=dlg.get("qa_split"), table_source="pot" if id in raw_tables else "tomoro")
@@ -343,8 +343,8 @@ def load_convfinqa(path:str|Path,       # a ConvFinQA file (tomoro / PoT / origi
         where = Path(path)
         if where.is_dir(): where = _pick_file(where, split or "dev", CONVFINQA_FILES)
         try: data = json.loads(where.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e: raise DataError(f"{where}: "
-                                                          f"line {e.lineno}: malformed JSON ({e.msg})") from None
+        except json.JSONDecodeError as e:
+            raise DataError(f"{where}: line {e.lineno}: malformed JSON ({e.msg})") from None
     try: fmt, sp = convfinqa_format(data), _split_of(where, split)
     except DataError as e: raise DataError(f"{where}: {e}") from None
     if fmt == "tomoro":
@@ -377,8 +377,8 @@ def load_tfns(path:str|Path,       # sent_valid.csv / sent_train.csv, their dire
                                                {"valid": "validation"}.get(split or "train", split or "train")), path
     else:
         where = Path(path)
-        if where.is_dir(): where = _pick_file(where, split or "valid",
-                                              dict(valid="sent_valid.csv", train="sent_train.csv"))
+        if where.is_dir():
+            where = _pick_file(where, split or "valid", dict(valid="sent_valid.csv", train="sent_train.csv"))
         rows = read_rows(where)
     sp, counter = _split_of(where, split), iter(range(len(rows)))
     return parse_rows(rows, where, lambda r: _tfns_row(r, sp, next(counter)), errors, desc=f"tfns {sp}")
@@ -473,8 +473,8 @@ _FINFE = {0: "消极", 1: "中性", 2: "积极"}
 _FINNL = "公司、行业、大盘、中国、外国、国际、经济、政策、政治、期货、债券、房地产、外汇、虚拟货币、新冠、能源、其他"
 
 def _n(item, k):
-    if not isinstance(item, (list, tuple)) or len(item) != k: raise ValueError(f"expected a list "
-                                                                               f"of {k} fields, got {str(item)[:60]!r}")
+    if not isinstance(item, (list, tuple)) or len(item) != k:
+        raise ValueError(f"expected a list of {k} fields, got {str(item)[:60]!r}")
     return item
 
 # %% ../nbs/01_data.ipynb #fd6c066f
@@ -513,8 +513,8 @@ def load_fincuge(path:str|Path,         # fincuge root (task folders) or one tas
     for f in files:
         task = f.parent.name
         if tasks and task not in tasks: continue
-        if task not in FINCUGE_TASKS: raise DataError(f"{f}: unknown "
-                                                      f"FinCUGE task {task!r}; known: {sorted(FINCUGE_TASKS)}")
+        if task not in FINCUGE_TASKS:
+            raise DataError(f"{f}: unknown FinCUGE task {task!r}; known: {sorted(FINCUGE_TASKS)}")
         rows = read_json_rows(f)
         out.merge(parse_rows(rows, f, lambda it, task=task,
                              c=iter(range(len(rows))): _fincuge_item(it, task, next(c)), errors, desc=task))
@@ -539,8 +539,8 @@ def load_finance_instruct(path:str|Path=FINANCE_INSTRUCT_HUB, # a hub id, or a l
     if is_hub_id(path): rows, where = hub_rows(str(path), "train", n), path
     else:
         where = Path(path)
-        if where.is_dir(): where = next(iter(sorted(where.glob("*.jsonl")) + sorted(where.glob("*.parquet"))),
-                                        where/"train.jsonl")
+        if where.is_dir():
+            where = next(iter(sorted(where.glob("*.jsonl")) + sorted(where.glob("*.parquet"))), where/"train.jsonl")
         rows = read_rows(where)[:n] if n else read_rows(where)
     c = iter(range(len(rows)))
     return parse_rows(rows, where, lambda r: _fi_row(r, next(c), where), errors, desc="finance_instruct")
@@ -751,8 +751,8 @@ def eval_records(cfg:dict, data_dir:Path|None) -> tuple[dict, dict, dict]:
             pools[name] = pool if pool is not None else why   # training reuses the pool, or the reason
             if pool is None: skipped[name] = why; continue
             evals[name] = sample_records(pool, FINANCE_INSTRUCT_EVAL_N, cfg["seed"], name); continue
-        if name not in EVAL_LOADERS: raise KeyError(f"unknown benchmark {name!r}; known: synthetic, "
-                                                    f"finance_instruct, {', '.join(EVAL_LOADERS)}")
+        if name not in EVAL_LOADERS:
+            raise KeyError(f"unknown benchmark {name!r}; known: synthetic, finance_instruct, {', '.join(EVAL_LOADERS)}")
         why = _no_data(name, data_dir)
         if why: skipped[name] = why; continue
         evals[name] = EVAL_LOADERS[name](Path(data_dir))

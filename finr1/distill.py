@@ -171,8 +171,8 @@ class ProgramTeacher(Generator):
         r = record or {}
         return prompt_hash(messages, r.get("program"), (r.get("meta") or {}).get("table"), r.get("answer"))
     def _generate(self, batch, records, done):
-        if records is None or len(records) != len(batch): raise ValueError("the program "
-                                                                           "teacher needs the records behind the chats")
+        if records is None or len(records) != len(batch):
+            raise ValueError("the program teacher needs the records behind the chats")
         for i, rec in enumerate(records):
             t0 = time.perf_counter()
             try:

@@ -351,11 +351,11 @@ def results_markdown(rows:list[dict], benchmarks:list[str], cfg:dict, skipped:di
            "*Lenient* takes the last number / label in the completion, "
            "format ignored — a diagnostic, not the headline.", "",
            detail_table(rows) if rows else "", ""]
-    if paired: out += ["## Paired comparisons", "", "The same items scored "
-                                                    "under two models; the interval resamples items with both scores "
-                       "(paired bootstrap), so a lower bound above 0 means "
-                       "the later stage helped on this benchmark.", "",
-                       paired_table(paired), ""]
+    if paired:
+        out += ["## Paired comparisons", "",
+                "The same items scored under two models; the interval resamples items with both scores (paired "
+                "bootstrap), so a lower bound above 0 means the later stage helped on this benchmark.", "",
+                paired_table(paired), ""]
     if skipped: out += ["## Skipped", "", *[f"- **{k}**: {v}" for k, v in skipped.items()], ""]
     out += ["## Decoding settings", "", *[f"- {BENCHMARKS[b]['title']}: "
                                           f"{json.dumps(s)}" for b, s in settings.items()], "",

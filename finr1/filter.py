@@ -118,8 +118,8 @@ def states_answer(reasoning:str, answer:str|None) -> bool:
     "Does the conclusion of `reasoning` state `answer`?"
     if not answer: return False
     tail = " ".join(segments(reasoning)[-3:])
-    if answer_type(answer) == "number": return any(answer_correct(t, answer,
-                                                                  "number") for t in _NUMTXT_RE.findall(tail))
+    if answer_type(answer) == "number":
+        return any(answer_correct(t, answer, "number") for t in _NUMTXT_RE.findall(tail))
     return re.search(rf"(?<!\w){re.escape(str(answer).strip().lower())}(?!\w)", tail.lower()) is not None
 
 # %% ../nbs/03_filter.ipynb #32a1e43f
@@ -308,12 +308,12 @@ def filter_rows(rows:list[dict], # distilled rows (`data/distilled.jsonl`)
                 unparsed:str="rules", # a judge reply unreadable after every re-ask: rules decide | reject the row
                ) -> tuple[list, list, list]:
     "(sft rows, rl rows, per-row decisions): both rounds, then the paper's split."
-    if mode not in ("rules", "openai", "both"): raise ValueError(f"unknown "
-                                                                 f"judge {mode!r}; choose rules | openai | both")
-    if unparsed not in ("rules", "reject"): raise ValueError(f"unknown "
-                                                             f"judge_unparsed {unparsed!r}; choose rules | reject")
-    if mode != "rules" and (judge is None or cache is None): raise ValueError(f"judge={mode!r} "
-                                                                              f"needs a judge client and a cache")
+    if mode not in ("rules", "openai", "both"):
+        raise ValueError(f"unknown judge {mode!r}; choose rules | openai | both")
+    if unparsed not in ("rules", "reject"):
+        raise ValueError(f"unknown judge_unparsed {unparsed!r}; choose rules | reject")
+    if mode != "rules" and (judge is None or cache is None):
+        raise ValueError(f"judge={mode!r} needs a judge client and a cache")
     r1 = judge_round1(rows, judge if mode != "rules" else None, cache, progress, unparsed)
     r2 = judge_round2(rows, [i for i, d in enumerate(r1) if d["passed"] == 1], mode, judge, cache, progress, unparsed)
     sft, rl, decisions = [], [], []
@@ -383,8 +383,9 @@ def plot_trace_lengths(decisions:list[dict], path:str|Path) -> Path:
         for keep, style in ((True, dict(alpha=0.7)), (False, dict(alpha=0.7, hatch="//", fill=False))):
             w = [d["words"] for d in decisions if d["source"] == src and d["sft"] == keep
                  and d["reject_stage"] != "distill"]
-            if w: ax.hist(w, bins=20, label=f"{src} {'kept' if keep else 'rejected'} (n={len(w)})",
-                          histtype="stepfilled", **style)
+            if w:
+                ax.hist(w, bins=20, label=f"{src} {'kept' if keep else 'rejected'} (n={len(w)})",
+                        histtype="stepfilled", **style)
     ax.set(xlabel="reasoning length (words)", ylabel="traces", title="Distilled reasoning lengths after filtering")
     if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=8)
     Path(path).parent.mkdir(parents=True, exist_ok=True); fig.tight_layout(); fig.savefig(path)

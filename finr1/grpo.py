@@ -216,8 +216,8 @@ def run_stage(run_dir:str|Path, # the run directory
     inputs = [run_dir/"data/rl.jsonl"] + ([run_dir/"data/sft.jsonl"] if cfg["grpo_include_sft_prompts"]
                                           else []) + [sft_model]
     for p in inputs:
-        if not p.exists(): raise FileNotFoundError(f"{p} missing: "
-                                                   f"run the {'sft' if p == sft_model else 'filter'} stage first")
+        if not p.exists():
+            raise FileNotFoundError(f"{p} missing: run the {'sft' if p == sft_model else 'filter'} stage first")
     with (stage(run_dir, "grpo", inputs=inputs, cfg=cfg) if is_main_process() else nullcontext(StageRecord())) as st:
         log = _train_grpo(run_dir, cfg, inputs, st)
         last = log["steps"][-1] if log["steps"] else {}

@@ -320,8 +320,8 @@ def finr1_push(dir:str,
           (f", base_model {plan['metadata'].get('base_model')!r}" if plan["kind"] == "model" else ""))
     if dry_run: print("dry run: nothing uploaded"); return 0
     if repo_id is None: raise ConfigError("--repo_id OWNER/NAME is required to push")
-    if not os.environ.get("HF_TOKEN"): raise ConfigError("HF_TOKEN is not set: export a write token from "
-                                                         "https://huggingface.co/settings/tokens")
+    if not os.environ.get("HF_TOKEN"):
+        raise ConfigError("HF_TOKEN is not set: export a write token from https://huggingface.co/settings/tokens")
     from huggingface_hub import HfApi
     api = HfApi(token=os.environ["HF_TOKEN"])
     try:

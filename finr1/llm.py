@@ -105,8 +105,8 @@ class ResultCache:
         for i, line in enumerate(data[:end].split(b"\n"), 1):
             if not line.strip(): continue
             try: e = json.loads(line)
-            except json.JSONDecodeError as ex: raise ValueError(f"{self.path}:{i}: "
-                                                                f"malformed cache line ({ex})") from None
+            except json.JSONDecodeError as ex:
+                raise ValueError(f"{self.path}:{i}: malformed cache line ({ex})") from None
             self.entries[e["key"]] = e
 
 # %% ../nbs/00a_llm.ipynb #ba4997a1
@@ -335,8 +335,8 @@ def _convert_gguf(gguf:Path, out:Path):
     config = AutoConfig.from_pretrained(gguf.parent, **kw)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     missing, unexpected = model.load_state_dict(gmodel.state_dict(), strict=False)
-    if unexpected or [k for k in missing if "lm_head" not in k]: raise RuntimeError(f"GGUF weights do "
-                                                                                    f"not fit: {missing} {unexpected}")
+    if unexpected or [k for k in missing if "lm_head" not in k]:
+        raise RuntimeError(f"GGUF weights do not fit: {missing} {unexpected}")
     if config.tie_word_embeddings: model.tie_weights()
     tok.eos_token = tok.pad_token = "<|im_end|>"
     tok.clean_up_tokenization_spaces = False  # BPE: cleanup would strip spaces before punctuation
@@ -515,8 +515,8 @@ def _generate(self:HFGenerator, batch, records, done):
             idx, t0 = order[b:b + self.batch_size], time.perf_counter()
             enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True,
                       add_special_tokens=False).to(lm.device)
-            with torch.inference_mode(): out = lm.generate(**enc, **_gen_kwargs(s),
-                                                           pad_token_id=tok.pad_token_id, **self.generate_kw)
+            with torch.inference_mode():
+                out = lm.generate(**enc, **_gen_kwargs(s), pad_token_id=tok.pad_token_id, **self.generate_kw)
             dt = time.perf_counter() - t0
             for i, row in zip(idx, out[:, enc["input_ids"].shape[1]:]):
                 n = _n_generated(row, eos)
@@ -655,8 +655,8 @@ def judge_client(cfg:dict) -> OpenAIGenerator:
 def make_judge(cfg:dict) -> OpenAIGenerator|None:
     "The LLM judge of the profile (None for `judge='rules'`)."
     if cfg["judge"] == "rules": return None
-    if cfg["judge"] not in ("openai", "both"): raise ValueError(f"unknown "
-                                                                f"judge {cfg['judge']!r}; choose rules | openai | both")
+    if cfg["judge"] not in ("openai", "both"):
+        raise ValueError(f"unknown judge {cfg['judge']!r}; choose rules | openai | both")
     return judge_client(cfg)
 
 # %% ../nbs/00a_llm.ipynb #498201a1
@@ -731,8 +731,8 @@ def __call__(self:AnswerJudge, items:list[dict], # each {question, answer, pred,
         verdicts = ask_judge(self.client, self.cache, chats, parse_binary, BINARY_REMINDER, retries=self.retries,
                              ids=[str(items[i].get("id", i)) for i in todo],
                              desc="answer judge", progress=self.progress)
-        for i, v in zip(todo, verdicts): out[i] = dict(value=v["value"],
-                                                       method="llm", status=v["status"], asks=v["asks"])
+        for i, v in zip(todo, verdicts):
+            out[i] = dict(value=v["value"], method="llm", status=v["status"], asks=v["asks"])
     return out
 
 # %% ../nbs/00a_llm.ipynb #4ad5a2e4

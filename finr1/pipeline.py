@@ -134,8 +134,8 @@ def run_pipeline(profile:str="tiny",     # smoke | tiny | cpu | paper
                  log=print) -> dict:
     "Execute the stage notebooks in order with papermill; return per-stage status, the reason each ran, and seconds."
     overrides = dict(overrides or {})
-    if unknown := [s for s in stages or [] if s not in STAGES]: raise ConfigError(f"unknown stage(s) {unknown}; "
-                                                                                  f"stages are {', '.join(STAGES)}")
+    if unknown := [s for s in stages or [] if s not in STAGES]:
+        raise ConfigError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")
     check_device(check_paths(load_profile(profile, **overrides)))
     run_dir, cfg = open_run(Path(run_dir or Path("runs")/profile).resolve(), profile, overrides)
     todo, timings, t0 = stage_notebooks(nbs), {}, time.time()
@@ -432,8 +432,9 @@ def plan_text(plan:dict, state:dict) -> str:
              f"GRPO: {_n(g['rollouts'])} rollouts, ~{_n(g['generated_tokens'])} generated tokens "
              f"(at most {_n(g['generated_tokens_max'])})",
              f"eval: {_n(e['generations'])} generations — {_items(e['items'])} items per model"]
-    if h: lines.append(f"GPU-hours on one {h['gpu']}: SFT {h['sft']}, GRPO {h['grpo']}, eval {h['eval']} — "
-                       f"total ~{h['total']} (tokens/s: {_items(h['tokens_per_s'])})")
+    if h:
+        lines.append(f"GPU-hours on one {h['gpu']}: SFT {h['sft']}, GRPO {h['grpo']}, eval {h['eval']} — total "
+                     f"~{h['total']} (tokens/s: {_items(h['tokens_per_s'])})")
     lines += ["assumptions: " + ", ".join(f"{k}={v}" for k, v in plan["assumptions"].items()),
               f"this machine: CUDA {state['cuda']} (torch built for CUDA {state['torch_cuda_build']}), "
               f"training backend {state['training_backend']}, vLLM usable {state['vllm_usable']}"

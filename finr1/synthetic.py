@@ -214,8 +214,8 @@ def synthetic_problem(rng:random.Random, # the split's random stream
                       difficulty:str="standard",
                      ) -> dict:
     "One synthetic FinQA-style problem: question (context + question), program, answer, table."
-    if difficulty not in SYNTHETIC_DIFFICULTIES: raise ValueError(f"difficulty must be one of "
-                                                                  f"{SYNTHETIC_DIFFICULTIES}, got {difficulty!r}")
+    if difficulty not in SYNTHETIC_DIFFICULTIES:
+        raise ValueError(f"difficulty must be one of {SYNTHETIC_DIFFICULTIES}, got {difficulty!r}")
     name = template or rng.choice(list(TEMPLATES))
     fn, kind, min_years = TEMPLATES[name]
     kind = kind or rng.choice(["income", "segment"])
@@ -250,8 +250,8 @@ def synthetic_records(n:int,            # number of problems
                      ) -> list[dict]:
     "`n` seeded synthetic FinQA-style records (`source='synthetic'`, ids `synthetic/<split>/<k>`)."
     if split not in SYNTHETIC_SPLITS: raise ValueError(f"split must be one of {SYNTHETIC_SPLITS}, got {split!r}")
-    if difficulty not in SYNTHETIC_DIFFICULTIES: raise ValueError(f"difficulty must be one of "
-                                                                  f"{SYNTHETIC_DIFFICULTIES}, got {difficulty!r}")
+    if difficulty not in SYNTHETIC_DIFFICULTIES:
+        raise ValueError(f"difficulty must be one of {SYNTHETIC_DIFFICULTIES}, got {difficulty!r}")
     tag = "finr1-synthetic" if difficulty == "standard" else f"finr1-synthetic-{difficulty}"
     stream = f"{tag}/{seed}/{split}"
     rng, seen, out = random.Random(stream), set(), []

@@ -360,8 +360,8 @@ def load_profile(name:str="smoke", # smoke | tiny | cpu | paper
     for k, v in overrides.items():
         if k not in cfg:
             hint = difflib.get_close_matches(k, cfg, n=1)
-            raise ConfigError(f"unknown profile field {k!r}" + (f"; did you mean {hint[0]!r}?" if hint
-                                                                else "; `finr1 run --help` lists them"))
+            help_ = f"; did you mean {hint[0]!r}?" if hint else "; `finr1 run --help` lists them"
+            raise ConfigError(f"unknown profile field {k!r}{help_}")
         cfg[k] = _coerce(k, v, None if k in _LITERAL_FIELDS else cfg[k] if cfg[k] is not None else _BASE[k])
     cfg["profile"] = name
     return check_profile(Profile(cfg))

@@ -744,8 +744,8 @@ def eval_records(cfg:dict, data_dir:Path|None) -> tuple[dict, dict, dict]:
     "Benchmark name → evaluation records; plus skipped benchmarks with reasons, and the full pools."
     evals, skipped, pools = {}, {}, {}
     for name in tqdm(cfg["eval_benchmarks"], desc="eval sets", leave=False):
-        if name == "synthetic": evals[name] = synthetic_records(cfg["synthetic_test_n"],
-                                                                cfg["seed"], "test", _difficulty(cfg)); continue
+        if name == "synthetic":
+            evals[name] = synthetic_records(cfg["synthetic_test_n"], cfg["seed"], "test", _difficulty(cfg)); continue
         if name == "finance_instruct":
             pool, why = finance_instruct_records(cfg, data_dir, _instruct_pool_n(cfg))
             pools[name] = pool if pool is not None else why   # training reuses the pool, or the reason
@@ -766,8 +766,8 @@ def training_records(cfg:dict, data_dir:Path|None,
     "Source → decontaminated, capped, seeded training records; skipped sources with reasons; decontamination report."
     train, skipped, decon = {}, {}, {}
     for name in tqdm(cfg["train_sources"], desc="train sources", leave=False):
-        if name == "synthetic": pool = synthetic_records(cfg["synthetic_train_n"],
-                                                         cfg["seed"], "train", _difficulty(cfg))
+        if name == "synthetic":
+            pool = synthetic_records(cfg["synthetic_train_n"], cfg["seed"], "train", _difficulty(cfg))
         elif name == "finance_instruct":
             prior = (pools or {}).get(name)
             pool, why = (None, prior) if isinstance(prior, str) else (prior, None) if prior is not None else \

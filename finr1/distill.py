@@ -65,8 +65,8 @@ def program_steps(program:str, # FinQA DSL
     steps = program_trace(program, table)
     for k, s in enumerate(steps):
         s["shown"] = None if s["op"] in _TABLE_OPS else [
-            steps[int(a[1:])]["inline"] or fmt_num(v) if a.startswith("#") else fmt_num(v) for a, v in zip(s["args"],
-                                                                                                           s["values"])]
+            steps[int(a[1:])]["inline"] or fmt_num(v) if a.startswith("#") else fmt_num(v)
+            for a, v in zip(s["args"], s["values"])]
         s["inline"] = (f"({s['shown'][0]} {_OPS[s['op']][1]} {s['shown'][1]})" if s["op"] in _OPS and k < len(steps) - 1
                        and all(a.startswith("const_") for a in s["args"]) else None)
         s["final"] = k == len(steps) - 1
@@ -120,8 +120,8 @@ def _inputs_line(steps:list[dict], table, text:str) -> str:
     rows, texts, given, seen = {}, [], [], set()
     for s in steps:
         if s["op"] in _TABLE_OPS:
-            name = s["args"][0].strip(); rows.setdefault(name, _row_reading(table, name)
-                                                         or f"{name}: {', '.join(map(fmt_num, s['values']))}")
+            name = s["args"][0].strip()
+            rows.setdefault(name, _row_reading(table, name) or f"{name}: {', '.join(map(fmt_num, s['values']))}")
             continue
         for a, v in zip(s["args"], s["values"]):
             if a.startswith(("#", "const_")) or fmt_num(v) in seen: continue
@@ -146,8 +146,8 @@ def render_trace(record:dict) -> tuple[str, str]:
     if not record.get("program"): raise ValueError(f"{record.get('id')}: no gold program to render")
     table = (record.get("meta") or {}).get("table") or context_table(record["question"])
     steps = program_steps(record["program"], table)
-    lines = [l for l in [_inputs_line(steps, table, record["question"])] + [step_line(s, table) for s in steps
-                                                                            if not s["inline"]] if l]
+    shown = [_inputs_line(steps, table, record["question"])] + [step_line(s, table) for s in steps if not s["inline"]]
+    lines = [l for l in shown if l]
     value, gold = steps[-1]["result"], str(record.get("answer") or "")
     answer = fmt_num(value, final=True)
     if not isinstance(value, str) and "%" in gold and not answer_correct(answer, gold):

@@ -111,11 +111,10 @@ def decoding_settings(cfg:dict,      # resolved profile
                       benchmark:str, # benchmark (for its `eval_max_new_tokens` override)
                      ) -> dict:
     "Temperature, top_p, repetition penalty, max new tokens and seed for `benchmark` (temperature 0 = greedy)."
+    max_new = per_benchmark(cfg, benchmark).get("eval_max_new_tokens", cfg["eval_max_new_tokens"])
     return dict(temperature=float(cfg["eval_temperature"]), top_p=float(cfg["eval_top_p"]),
-                repetition_penalty=float(cfg["eval_repetition_penalty"]),
-                max_new_tokens=int(per_benchmark(cfg,
-                                                 benchmark).get("eval_max_new_tokens",
-                                                                cfg["eval_max_new_tokens"])), seed=int(cfg["seed"]))
+                repetition_penalty=float(cfg["eval_repetition_penalty"]), max_new_tokens=int(max_new),
+                seed=int(cfg["seed"]))
 
 # %% ../nbs/06_eval.ipynb #f4762374
 _SCALE_WORDS = {1e3: " thousand", 1e4: "万", 1e6: " million", 1e8: "亿", 1e9: " billion", 1e12: " trillion"}

@@ -258,8 +258,8 @@ def judge_round2(rows:list[dict], idx:list[int], mode:str,
                  unparsed:str="rules", # a reply unreadable after every re-ask: rules (the rule rubric decides) | reject
                 ) -> dict[int, dict]:
     "Round 2 for rows `idx`: {i: {passed, method, status, llm_scores, rules_scores, details}}."
-    rules = {i: rules_rubric(rows[i]) for i in tqdm(idx, desc="round 2 rules", disable=not progress
-                                                    or not idx)} if mode in ("rules", "both") else {}
+    bar = tqdm(idx, desc="round 2 rules", disable=not progress or not idx)
+    rules = {i: rules_rubric(rows[i]) for i in bar} if mode in ("rules", "both") else {}
     llm = {}
     if mode in ("openai", "both") and idx:
         llm = dict(zip(idx, ask_judge(judge, cache,
@@ -407,8 +407,8 @@ def run_stage(run_dir:str|Path, # the run directory (reads data/distilled.jsonl)
         sft, rl, decisions = filter_rows(rows, cfg["judge"], judge, cache, progress, cfg["judge_unparsed"])
         report = dict(filter_report(decisions, cfg["judge"]), rl_rejected=len(rl), rl_reserved=len(reserved))
         rl = rl + reserved
-        write_jsonl(data/"sft.jsonl", sft); write_jsonl(data/"rl.jsonl",
-                                                        rl); write_jsonl(data/"filter_decisions.jsonl", decisions)
+        write_jsonl(data/"sft.jsonl", sft); write_jsonl(data/"rl.jsonl", rl)
+        write_jsonl(data/"filter_decisions.jsonl", decisions)
         write_json(data/"filter_report.json", report)
         st.output(export_dataset(run_dir, cfg, sft, rl, report))
         st.output(data/"sft.jsonl", data/"rl.jsonl", data/"filter_decisions.jsonl", data/"filter_report.json",

@@ -193,8 +193,8 @@ def _select_prompts(run_dir:Path, cfg:dict, sources:list[tuple[str, list[dict]]]
 # %% ../nbs/05_grpo.ipynb #52f83da1
 def _train_grpo(run_dir:Path, cfg:dict, inputs:list[Path], st) -> dict:
     seed_everything(cfg["seed"])
-    sources, selection = _select_prompts(run_dir, cfg, [(str(p),
-                                                         read_jsonl(p)) for p in inputs if p.suffix == ".jsonl"])
+    files = [(str(p), read_jsonl(p)) for p in inputs if p.suffix == ".jsonl"]
+    sources, selection = _select_prompts(run_dir, cfg, files)
     dataset = grpo_dataset(*[(s, recs) for s, recs in sources if recs])
     backend = pick_backend(cfg["backend"])
     model, tok = load_model(run_dir/"models/sft/merged", backend, cfg["max_seq_length"], cfg["load_in_4bit"])

@@ -85,8 +85,8 @@ def _failure(stage:str, nb:Path, out:Path, e:Exception) -> StageFailed:
     cell = getattr(e, "cell_index", None)
     src = (getattr(e, "source", "") or "").strip().splitlines()
     what = f"{getattr(e, 'ename', type(e).__name__)}: {getattr(e, 'evalue', e)}"
-    where = f"cell {cell} of the executed notebook" + (f" (`{src[0][:80]}`…)" if src
-                                                       else "") if cell is not None else "before any cell ran"
+    quoted = f" (`{src[0][:80]}`…)" if src else ""
+    where = f"cell {cell} of the executed notebook{quoted}" if cell is not None else "before any cell ran"
     return StageFailed(f"stage {stage!r} failed: notebook {nb.name}, "
                        f"{where}\n  {what}\n  executed notebook kept at {out}")
 

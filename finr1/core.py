@@ -17,14 +17,14 @@ __all__ = ['PAPER_SOURCE_BUDGET', 'SETTINGS', 'FIELDS', 'PROFILE_DOCS', 'PAPER',
            'SYSTEM_PROMPT', 'TAGS', 'YES', 'NO', 'LABELS', 'ANSWER_TYPES', 'HUB_ID', 'setting', 'RunSettings',
            'DataSettings', 'TeacherSettings', 'ClientSettings', 'JudgeSettings', 'ModelSettings', 'SFTSettings',
            'GRPOSettings', 'EvalSettings', 'ConfigError', 'check_profile', 'Profile', 'load_profile', 'source_cap',
-           'parse_sets', 'seed_everything', 'cuda_available', 'importable', 'cuda_vllm_available', 'gpu_problem',
-           'check_device', 'package_versions', 'git_commit', 'init_run', 'load_config', 'write_json', 'read_json',
-           'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord', 'stage_settings', 'cfg_digest',
-           'stage', 'stage_input', 'stale_reason', 'stage_is_fresh', 'open_run', 'format_completion', 'prompt_messages',
-           'sft_sample', 'unbox', 'extract_answer', 'format_ok', 'Num', 'parse_numbers', 'fixed', 'fmt_num',
-           'answer_type', 'Record', 'make_record', 'render_table', 'join_text', 'render_question', 'answer_correct',
-           'parse_program', 'program_trace', 'execute_program', 'context_table', 'find_data_dir', 'find_data_file',
-           'is_hub_id', 'check_executor']
+           'parse_sets', 'seed_everything', 'cuda_available', 'importable', 'cuda_vllm_available', 'cpu_bf16_supported',
+           'train_bf16', 'gpu_problem', 'check_device', 'package_versions', 'git_commit', 'init_run', 'load_config',
+           'write_json', 'read_json', 'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord',
+           'stage_settings', 'cfg_digest', 'stage', 'stage_input', 'stale_reason', 'stage_is_fresh', 'open_run',
+           'format_completion', 'prompt_messages', 'sft_sample', 'unbox', 'extract_answer', 'format_ok', 'Num',
+           'parse_numbers', 'fixed', 'fmt_num', 'answer_type', 'Record', 'make_record', 'render_table', 'join_text',
+           'render_question', 'answer_correct', 'parse_program', 'program_trace', 'execute_program', 'context_table',
+           'find_data_dir', 'find_data_file', 'is_hub_id', 'check_executor']
 
 # %% ../nbs/00_core.ipynb #a8b2d47a
 PAPER_SOURCE_BUDGET = dict(finqa=7000, convfinqa=12000, tfns=6000, fin_eva=6000, financeiq=7000, fincuge=6000,
@@ -150,6 +150,8 @@ class ModelSettings:
     load_in_4bit:bool = setting(False, "load the base model in "
                                        "4 bit (Unsloth / bitsandbytes, GPU only)", also=("grpo",))
     max_seq_length:int = setting(1024, "maximum sequence length for training", also=("grpo",), paper=16384)
+    train_bf16:str = setting("auto", "bf16 autocast for the training passes: auto (a GPU with bf16, or a CPU with "
+                             "AVX512-BF16 / AMX instructions) | true | false", also=("grpo",))
 
 # %% ../nbs/00_core.ipynb #0de81043
 @dataclass
@@ -220,6 +222,14 @@ class GRPOSettings:
     grpo_vllm_server_port:int = setting(8010, "port of `trl vllm-serve` (not the judge's 8000)")
     grpo_pass_rate_k:int = setting(0, "samples per candidate prompt from "
                                       "the SFT model; keep prompts with 0 < pass rate < 1 (0 = keep all)")
+    grpo_pass_rate_min:float = setting(0.1, "keep a candidate RL prompt when its SFT pass rate is at least this "
+                                       "(open-r1's pass-rate filter; DAPO keeps the same band)")
+    grpo_pass_rate_max:float = setting(0.9, "… and at most this: a group the policy always or never solves has no "
+                                       "reward spread, so no advantage")
+    grpo_epsilon_high:float|None = setting(None, "upper clip of the policy "
+                                                 "ratio (DAPO's clip-higher, e.g. 0.28; None = TRL's epsilon, 0.2)")
+    grpo_num_iterations:int = setting(1, "optimisation passes over each rollout batch (TRL's num_iterations; 2 "
+                                      "reuses each expensive batch)")
     grpo_include_sft_prompts:bool = setting(True, "also train GRPO "
                                                   "on the SFT set's prompts (with their gold answers)", paper=False,
                                             why="False: the paper's RL set is the samples the filter rejected, "
@@ -246,6 +256,12 @@ class EvalSettings:
                               why="full benchmark sets (the paper's sizes are not all published)")
     eval_max_new_tokens:int = setting(64, "max new tokens per evaluation answer", paper=8192)
     eval_temperature:float = setting(0.0, "evaluation temperature (0 = greedy)", paper=0.7)
+    eval_samples:int = setting(0, "samples per item for pass@1 (the mean accuracy over k samples, as DeepSeek-R1 "
+                               "reports it) and pass@k; 0 = the one decode only", paper=4,
+                               why="4 samples per item: DeepSeek-R1 reports pass@1 as the mean over k = 4–64 "
+                               "samples; Fin-R1's own table is one decode at 0.7, kept as the headline")
+    eval_sample_temperature:float = setting(0.6, "temperature of the k samples (DeepSeek-R1's evaluation uses 0.6)",
+                                            paper=0.7, why="0.7, the inference temperature Fin-R1 states")
     eval_top_p:float = setting(1.0, "evaluation nucleus sampling", paper=0.8)
     eval_repetition_penalty:float = setting(1.0, "evaluation repetition penalty", paper=1.05)
     eval_batch_size:int = setting(8, "evaluation generation batch size", paper=64)
@@ -419,6 +435,26 @@ def importable(module:str) -> bool:
 def cuda_vllm_available() -> bool:
     "vLLM is usable: CUDA present and `from vllm import LLM` succeeds."
     return cuda_available() and importable("vllm")
+
+# %% ../nbs/00_core.ipynb #c56698e7
+def cpu_bf16_supported() -> bool:
+    "True when this CPU has bf16 instructions (AVX512-BF16 or AMX), read from /proc/cpuinfo (False elsewhere)."
+    try: flags = Path("/proc/cpuinfo").read_text()
+    except OSError: return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+
+# %% ../nbs/00_core.ipynb #c6a8c68d
+def train_bf16(cfg:dict, # resolved profile (`train_bf16`)
+              ) -> bool:
+    "Whether the training passes run in bf16: `train_bf16` true / false, or auto (GPU with bf16, else CPU with it)."
+    want = str(dict.get(cfg, "train_bf16", "auto")).lower()
+    if want in ("false", "0", "no"): return False
+    if cuda_available():
+        import torch; ok = torch.cuda.is_bf16_supported()
+    else: ok = cpu_bf16_supported()
+    if want in ("true", "1", "yes") and not ok: raise ConfigError("train_bf16=true, "
+                                                                  "but this machine has no bf16 support")
+    return ok
 
 # %% ../nbs/00_core.ipynb #abe85dcd
 def gpu_problem() -> str|None:
@@ -1023,8 +1059,8 @@ def check_executor(path:str|Path, # a FinQA jsonl with `program`, `exe_ans` and 
             ok = got == r["exe_ans"] if isinstance(got, str) or isinstance(r["exe_ans"], str) else \
                 math.isclose(got, float(r["exe_ans"]), rel_tol=1e-4, abs_tol=1e-5)
             if not ok:
-                bad.append(dict(id=r["id"], program=r["program"], got=got, exe_ans=r["exe_ans"], cause="different "
-                                                                                                       "value"))
+                bad.append(dict(id=r["id"], program=r["program"],
+                                got=got, exe_ans=r["exe_ans"], cause="different value"))
         except Exception as e:
             bad.append(dict(id=r["id"], program=r["program"], exe_ans=r["exe_ans"], cause=f"{type(e).__name__}: {e}"))
     return dict(n=len(rows), reproduced=len(rows) - len(bad),

@@ -19,10 +19,10 @@ from .hub import MODEL_TITLES, detail_table, paired_table, results_table, write_
 # %% auto #0
 __all__ = ['PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'EVAL_BACKENDS', 'PAIRS', 'eval_prompt', 'record_kind',
            'paper_table', 'check_eval_records', 'per_benchmark', 'benchmark_n', 'load_eval_sets', 'decoding_settings',
-           'lenient_answer', 'score_sample', 'bootstrap_ci', 'paired_bootstrap', 'score_summary', 'eval_backend',
-           'vllm_engine_kwargs', 'make_generator', 'eval_sampling', 'entry_completion', 'make_answer_judge',
-           'evaluate_benchmark', 'stage_models', 'evaluate_all', 'results_markdown', 'plot_accuracy',
-           'paired_comparisons', 'write_reports', 'run_stage']
+           'sample_settings', 'lenient_answer', 'score_sample', 'bootstrap_ci', 'paired_bootstrap', 'score_summary',
+           'eval_backend', 'vllm_engine_kwargs', 'make_generator', 'eval_sampling', 'entry_completion',
+           'make_answer_judge', 'sampled_scores', 'evaluate_benchmark', 'stage_models', 'evaluate_all',
+           'results_markdown', 'plot_accuracy', 'paired_comparisons', 'write_reports', 'run_stage']
 
 # %% ../nbs/06_eval.ipynb #9a5ec826
 def eval_prompt(record:dict) -> list[dict]:
@@ -113,8 +113,15 @@ def decoding_settings(cfg:dict,      # resolved profile
     "Temperature, top_p, repetition penalty, max new tokens and seed for `benchmark` (temperature 0 = greedy)."
     max_new = per_benchmark(cfg, benchmark).get("eval_max_new_tokens", cfg["eval_max_new_tokens"])
     return dict(temperature=float(cfg["eval_temperature"]), top_p=float(cfg["eval_top_p"]),
-                repetition_penalty=float(cfg["eval_repetition_penalty"]), max_new_tokens=int(max_new),
-                seed=int(cfg["seed"]))
+                repetition_penalty=float(cfg["eval_repetition_penalty"]),
+                max_new_tokens=int(max_new), seed=int(cfg["seed"]))
+
+def sample_settings(cfg:dict,      # resolved profile (`eval_samples`, `eval_sample_temperature`)
+                    benchmark:str, # benchmark
+                   ) -> dict:
+    "Decoding of the k samples behind pass@1 and pass@k: the benchmark's settings at `eval_sample_temperature`."
+    return dict(decoding_settings(cfg, benchmark), temperature=float(cfg["eval_sample_temperature"]),
+                seed=int(cfg["seed"]) + 1000)   # sample j uses seed + 1000 + j: never the pass-rate sampler's seeds
 
 # %% ../nbs/06_eval.ipynb #f4762374
 _SCALE_WORDS = {1e3: " thousand", 1e4: "万", 1e6: " million", 1e8: "亿", 1e9: " billion", 1e12: " trillion"}
@@ -192,10 +199,16 @@ def score_summary(samples:list[dict], # scored samples of one model on one bench
     mean = lambda k: sum(s[k] for s in samples) / n if n else None
     lo, hi = bootstrap_ci([s["correct"] for s in samples], seed=seed)
     toks = [s["tokens"] for s in samples if s.get("tokens") is not None]
-    return dict(accuracy=mean("correct"), ci_low=lo, ci_high=hi, n=n, format_rate=mean("format_ok"),
-                rule_accuracy=mean("rule"), lenient_accuracy=mean("lenient"),
-                judged=sum(s["judge"] is not None for s in samples), errors=sum(bool(s.get("error")) for s in samples),
-                tokens_mean=sum(toks) / len(toks) if toks else None, tokens_total=sum(toks))
+    out = dict(accuracy=mean("correct"), ci_low=lo, ci_high=hi, n=n, format_rate=mean("format_ok"),
+               rule_accuracy=mean("rule"), lenient_accuracy=mean("lenient"),
+               judged=sum(s["judge"] is not None for s in samples), errors=sum(bool(s.get("error")) for s in samples),
+               tokens_mean=sum(toks) / len(toks) if toks else None, tokens_total=sum(toks))
+    if n and samples[0].get("pass1") is not None:   # k samples per item: pass@1 is their mean, pass@k any of them
+        (p1_lo, p1_hi), (pk_lo, pk_hi) = [bootstrap_ci([s[key] for s in samples],
+                                                       seed=seed) for key in ("pass1", "pass_k")]
+        out.update(k=len(samples[0]["k_correct"]), pass1_mean=mean("pass1"), pass1_ci_low=p1_lo, pass1_ci_high=p1_hi,
+                   pass_at_k=mean("pass_k"), pass_at_k_ci_low=pk_lo, pass_at_k_ci_high=pk_hi)
+    return out
 
 # %% ../nbs/06_eval.ipynb #91612c2f
 EVAL_BACKENDS = ("auto", "hf", "vllm", "endpoint")
@@ -266,6 +279,20 @@ def _judge_open(records, completions, benchmark, judge) -> dict:
                                      pred=extract_answer(completions[i]),
                                      answer_type="text", id=records[i]["id"]) for i in idx])))
 
+# %% ../nbs/06_eval.ipynb #a3e23d2c
+def sampled_scores(gen:Generator, benchmark:str, records:list[dict],
+                   settings:dict,       # one sample's decoding settings (its own seed)
+                   cache:ResultCache, judge:AnswerJudge|None=None, progress:bool=True,
+                  ) -> tuple[list[int], int]:
+    "Correct (0/1) per record for one sampled completion each, scored as the headline is; and how many were generated."
+    gen = gen.with_sampling(**eval_sampling(gen, settings))
+    entries, new = cached_generate(gen, cache, [eval_prompt(r) for r in records], records,
+                                   desc=f"{Path(str(gen.model)).name}/{benchmark} sample", progress=progress)
+    completions = [entry_completion(e) for e in entries]
+    verdicts = _judge_open(records, completions, benchmark, judge)
+    return [score_sample(r, c, benchmark, (verdicts.get(i) or {}).get("value"))["correct"]
+            for i, (r, c) in enumerate(zip(records, completions))], len(new)
+
 # %% ../nbs/06_eval.ipynb #858f0186
 def evaluate_benchmark(gen:Generator,        # the model, from `make_generator`
                        benchmark:str,        # benchmark name
@@ -274,6 +301,8 @@ def evaluate_benchmark(gen:Generator,        # the model, from `make_generator`
                        cache:ResultCache,    # resumable cache
                        judge:AnswerJudge|None=None, # judge for open answers
                        progress:bool=True,
+                       k:int=0,              # samples per item for pass@1 / pass@k (0: the one decode only)
+                       sampling:dict|None=None, # their decoding settings (`sample_settings`); sample j: seed + j
                       ) -> tuple[list[dict], dict]:
     "Per-sample rows (prompt, completion, scores, tokens, latency) and generation stats for one model × benchmark."
     t0, gen = time.time(), gen.with_sampling(**eval_sampling(gen, settings))
@@ -289,9 +318,17 @@ def evaluate_benchmark(gen:Generator,        # the model, from `make_generator`
                             prompt_tokens=u.get("prompt_tokens"),
                             latency=e.get("latency"),
                             error=f"{err['kind']}: {err.get('message', '')}" if err else None, cached=i not in fresh))
+    sampled = [sampled_scores(gen, benchmark, records, dict(sampling,
+                                                            seed=sampling["seed"] + j), cache, judge, progress)
+               for j in range(k)] if k else []
+    for i, s in enumerate(samples):
+        if sampled:
+            hits = [scores[i] for scores, _ in sampled]
+            s.update(k_correct=hits, pass1=sum(hits) / k, pass_k=int(any(hits)))
     failed = sum(bool(s["error"]) for s in samples)
     return samples, dict(generated=sum(not entries[i].get("error") for i in new), failed=failed,
-                         cached=len(records) - len(new), seconds=round(time.time() - t0, 2), backend=gen.kind)
+                         cached=len(records) - len(new), sampled=sum(n for _, n in sampled),
+                         seconds=round(time.time() - t0, 2), backend=gen.kind)
 
 # %% ../nbs/06_eval.ipynb #06796848
 def stage_models(run_dir:str|Path, # run directory
@@ -327,12 +364,14 @@ def evaluate_all(run_dir:str|Path,  # run directory (writes eval/)
         gen = make_generator(model, cfg, api=api)
         try:
             for bench, records in sets.items():
-                settings = decoding_settings(cfg, bench)
-                samples, stats = evaluate_benchmark(gen, bench, records, settings, cache, judge)
+                settings, k = decoding_settings(cfg, bench), int(cfg["eval_samples"] or 0)
+                samples, stats = evaluate_benchmark(gen, bench, records, settings, cache, judge, k=k,
+                                                    sampling=sample_settings(cfg, bench) if k else None)
+                greedy = None if settings["temperature"] else sum(s["correct"] for s in samples) / len(samples)
                 write_jsonl(out/"samples"/f"{name.replace(':', '_')}__{bench}.jsonl",
                             [dict(s, model=name, benchmark=bench) for s in samples])
                 rows.append(dict(model=name, model_path=str(model), model_id=gen.id, benchmark=bench,
-                                 **score_summary(samples, cfg["seed"]),
+                                 **score_summary(samples, cfg["seed"]), greedy=greedy,
                                  decoding=dict(settings,
                                                repetition_penalty=None) if gen.kind == "openai" else settings, **stats))
         finally: gen.close()
@@ -353,8 +392,8 @@ def results_markdown(rows:list[dict], benchmarks:list[str], cfg:dict, skipped:di
     if paired:
         out += ["## Paired comparisons", "",
                 "The same items scored under two models; the interval resamples items with both scores (paired "
-                "bootstrap), so a lower bound above 0 means the later stage helped on this benchmark.", "",
-                paired_table(paired), ""]
+                "bootstrap), so a lower bound above 0 means the later stage "
+                "helped on this benchmark.", "", paired_table(paired), ""]
     if skipped: out += ["## Skipped", "", *[f"- **{k}**: {v}" for k, v in skipped.items()], ""]
     out += ["## Decoding settings", "", *[f"- {BENCHMARKS[b]['title']}: "
                                           f"{json.dumps(s)}" for b, s in settings.items()], "",
@@ -394,11 +433,13 @@ def paired_comparisons(samples_dir:str|Path, # eval/samples: `<model>__<benchmar
     for a, b in pairs:
         for bench in dict.fromkeys(r["benchmark"] for r in rows):
             if (a, bench) not in have or (b, bench) not in have: continue
-            sa, sb = [{s["id"]: s["correct"] for s in read_jsonl(Path(samples_dir)/f"{m}__{bench}.jsonl")}
-                      for m in (a, b)]
-            ids = [i for i in sa if i in sb]
-            out.append(dict(before=a, after=b, benchmark=bench, **paired_bootstrap([sa[i] for i in ids],
-                                                                                   [sb[i] for i in ids], seed=seed)))
+            scored = [read_jsonl(Path(samples_dir)/f"{m}__{bench}.jsonl") for m in (a, b)]
+            for metric, key in (("accuracy", "correct"), ("pass1_mean", "pass1")):   # pass1: per item, mean of k
+                sa, sb = [{s["id"]: s[key] for s in rows_ if s.get(key) is not None} for rows_ in scored]
+                ids = [i for i in sa if i in sb]
+                if ids or metric == "accuracy":
+                    out.append(dict(before=a, after=b, benchmark=bench, metric=metric,
+                                    **paired_bootstrap([sa[i] for i in ids], [sb[i] for i in ids], seed=seed)))
     return out
 
 # %% ../nbs/06_eval.ipynb #66737541

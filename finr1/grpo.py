@@ -7,9 +7,9 @@ from __future__ import annotations
 import shutil
 from contextlib import nullcontext
 from pathlib import Path
-from .core import (ConfigError, REPORTING_FIELDS, StageRecord, cfg_digest, cuda_available, cuda_vllm_available,
-                        prompt_messages, read_json, read_jsonl, seed_everything, stage, write_json, write_jsonl)
-from .train import add_lora, is_main_process, train_and_save, trainer_callbacks, trainer_log
+from .core import (ConfigError, REPORTING_FIELDS, StageRecord, cfg_digest, cuda_vllm_available, prompt_messages,
+                        read_json, read_jsonl, seed_everything, stage, write_json, write_jsonl)
+from .train import add_lora, device_kwargs, is_main_process, train_and_save, trainer_callbacks, trainer_log
 from .llm import Generator, ResultCache, cached_generate, load_model, local_generator, pick_backend
 from .rewards import accuracy_reward, reward_functions
 
@@ -53,9 +53,11 @@ def pass_rates(gen:Generator,       # the SFT model with the rollout sampling: `
     return [dict(id=r["id"], passes=h, k=k, pass_rate=h / k, errors=n) for r, h, n in zip(records, hits, errors)]
 
 # %% ../nbs/05_grpo.ipynb #eda2f62d
-def select_learnable(records:list[dict], rates:list[dict]) -> list[dict]:
-    "The records whose pass rate is strictly between 0 and 1 (in `records`' order)."
-    keep = {r["id"] for r in rates if 0 < r["pass_rate"] < 1}
+def select_learnable(records:list[dict], rates:list[dict],
+                     lo:float=0.1, hi:float=0.9, # the band of SFT pass rates kept (open-r1, DAPO: 0.1–0.9)
+                    ) -> list[dict]:
+    "The records whose pass rate lies in [lo, hi] and strictly between 0 and 1 (in `records`' order)."
+    keep = {r["id"] for r in rates if 0 < r["pass_rate"] < 1 and lo <= r["pass_rate"] <= hi}
     return [r for r in records if r["id"] in keep]
 
 # %% ../nbs/05_grpo.ipynb #25167833
@@ -79,8 +81,7 @@ def grpo_config(cfg:dict,            # resolved profile
                 **kw):                # any other `GRPOConfig` field
     "TRL `GRPOConfig` from a profile (vLLM colocate on GPU when asked, CPU-safe settings otherwise)."
     from trl import GRPOConfig
-    import torch
-    gpu, G, B = cuda_available(), cfg["grpo_num_generations"], cfg["grpo_batch_size"]
+    G, B = cfg["grpo_num_generations"], cfg["grpo_batch_size"]
     if (B * cfg["grpo_grad_accum"]) % G:
         raise ValueError(f"grpo_batch_size × grpo_grad_accum = {B * cfg['grpo_grad_accum']} must be divisible by "
                          f"grpo_num_generations = {G}")
@@ -91,8 +92,8 @@ def grpo_config(cfg:dict,            # resolved profile
         num_generations=G, max_completion_length=cfg["grpo_max_completion_length"], beta=cfg["grpo_beta"],
         loss_type=cfg["grpo_loss_type"], learning_rate=cfg["grpo_lr"], max_steps=cfg["grpo_max_steps"],
         temperature=cfg["grpo_temperature"], seed=cfg["seed"], data_seed=cfg["seed"],
-        **vllm,
-        use_cpu=not gpu, bf16=gpu and torch.cuda.is_bf16_supported(), gradient_checkpointing=gpu,
+        epsilon_high=cfg["grpo_epsilon_high"], num_iterations=cfg["grpo_num_iterations"],
+        **vllm, **device_kwargs(cfg),
         logging_steps=1, save_strategy="steps", save_steps=max(1, cfg["grpo_max_steps"] // 4), save_total_limit=2,
         **{"report_to": "none", "dataloader_num_workers": 0, **kw})
 
@@ -148,11 +149,10 @@ def plot_rewards(steps:list[dict], # `grpo_log(...)["steps"]`
                  path:str|Path,    # PNG to write
                  title:str="GRPO rewards",
                  w:int|None=None): # running-mean window; default a tenth of the steps, at least 4
-    ("Save per-function reward curves with their running means, "
-     "the zero-spread group fraction and completion length as a PNG.")
+    "Reward curves (per function, with running means), zero-spread fraction, policy entropy and length, as a PNG."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (ax, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 3.5))
+    fig, (ax, ax2, ax4, ax3) = plt.subplots(1, 4, figsize=(18, 3.5))
     x, w = [s["step"] for s in steps], w or max(4, len(steps) // 10)
     for k in ["reward", *sorted({k for s in steps for k in s if k.startswith("rewards/") and k.endswith("/mean")})]:
         ys = [s.get(k) for s in steps]
@@ -164,6 +164,8 @@ def plot_rewards(steps:list[dict], # `grpo_log(...)["steps"]`
     ax2.plot(x, [s.get("frac_reward_zero_std") for s in steps], marker=".", color="tab:red")
     ax2.set(xlabel="step", ylabel="fraction of groups", title="groups with zero reward spread",
             ylim=(-0.05, 1.05)); ax2.grid(alpha=.3)
+    ax4.plot(x, [s.get("entropy") for s in steps], marker=".", color="tab:purple")   # TRL's mean token entropy
+    ax4.set(xlabel="step", ylabel="nats / token", title="policy entropy (rollouts)"); ax4.grid(alpha=.3)
     ax3.plot(x, [s.get("completions/mean_length") for s in steps], marker=".", color="gray")
     ax3.set(xlabel="step", ylabel="tokens", title="mean completion length"); ax3.grid(alpha=.3)
     Path(path).parent.mkdir(parents=True, exist_ok=True); fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
@@ -180,7 +182,7 @@ def _select_prompts(run_dir:Path, cfg:dict, sources:list[tuple[str, list[dict]]]
     try: rates = pass_rates(gen, records, k, ResultCache(run_dir/"models/grpo/pass_rate_samples.jsonl"), cfg["seed"])
     finally: gen.close()
     write_jsonl(run_dir/"models/grpo/pass_rates.jsonl", rates)
-    keep = {r["id"] for r in select_learnable(records, rates)}
+    keep = {r["id"] for r in select_learnable(records, rates, cfg["grpo_pass_rate_min"], cfg["grpo_pass_rate_max"])}
     counts = dict(candidates=len(rates), always_solved=sum(r["pass_rate"] == 1 for r in rates),
                   never_solved=sum(r["pass_rate"] == 0 for r in rates), learnable=len(keep),
                   sample_errors=sum(r["errors"] for r in rates))

@@ -10,9 +10,9 @@ from .core import HUB_ID, SYSTEM_PROMPT, ConfigError, read_json, read_manifest
 from .data import BENCHMARKS, SOURCE_LICENSES, markdown_table
 
 # %% auto #0
-__all__ = ['MODEL_TITLES', 'SFT_COLUMNS', 'RL_COLUMNS', 'HUB_IDS', 'results_table', 'detail_table', 'paired_table',
-           'dataset_dict', 'provenance', 'dataset_card', 'export_dataset', 'base_model_id', 'card_eval_results',
-           'model_card', 'write_model_cards', 'push_plan', 'finr1_push']
+__all__ = ['MODEL_TITLES', 'METRIC_TITLES', 'SFT_COLUMNS', 'RL_COLUMNS', 'HUB_IDS', 'results_table', 'detail_table',
+           'paired_table', 'dataset_dict', 'provenance', 'dataset_card', 'export_dataset', 'base_model_id',
+           'card_eval_results', 'model_card', 'write_model_cards', 'push_plan', 'finr1_push']
 
 # %% ../nbs/01a_hub.ipynb #4b9db17c
 MODEL_TITLES = dict(base="Base", sft="SFT", grpo="GRPO (SFT + RL)")
@@ -37,31 +37,39 @@ def results_table(rows:list[dict],      # result rows from `evaluate_all`
     return "\n".join(lines)
 
 # %% ../nbs/01a_hub.ipynb #fe453f57
+def _ci(lo, hi) -> str: return f"[{_pct(lo)}, {_pct(hi)}]" if lo is not None else ""
+
 def detail_table(rows:list[dict]) -> str:
-    "Markdown: per model × benchmark n, accuracy with its 95 % CI, format rate, lenient accuracy, tokens and seconds."
-    lines = ["| Model | Benchmark | n | Accuracy % [95 % CI] | Format "
-             "% | Lenient % | Judged | Errors | Tokens (mean) | Seconds |",
-             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    "Markdown: per model × benchmark n, accuracy with its 95 % CI (and pass@1 / pass@k over k samples when measured)."
+    k = any(r.get("pass1_mean") is not None for r in rows)
+    head = ["Model", "Benchmark", "n", "Accuracy % [95 % CI]", *(["pass@1 (mean of k) %", "pass@k %"] if k else []),
+            "Format %", "Lenient %", "Judged", "Errors", "Tokens (mean)", "Seconds"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---|" + "---|---|" * k + "---:|" * 6]
     for r in rows:
-        ci = f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]" if r["ci_low"] is not None else ""
         tok = f"{r['tokens_mean']:.0f}" if r.get("tokens_mean") is not None else "–"
-        lines.append(f"| {MODEL_TITLES.get(r['model'], r['model'])} "
-                     f"| {BENCHMARKS[r['benchmark']]['title']} | {r['n']} | "
-                     f"{_pct(r['accuracy'])} {ci} | {_pct(r['format_rate'])} "
-                     f"| {_pct(r['lenient_accuracy'])} | {r['judged']} | "
-                     f"{r['errors']} | {tok} | {r['seconds']:.1f} |")
+        cells = [MODEL_TITLES.get(r["model"], r["model"]), BENCHMARKS[r["benchmark"]]["title"], r["n"],
+                 f"{_pct(r['accuracy'])} {_ci(r['ci_low'], r['ci_high'])}"]
+        if k: cells += [f"{_pct(r.get('pass1_mean'))} "
+                        f"{_ci(r.get('pass1_ci_low'), r.get('pass1_ci_high'))} (k={r.get('k')})",
+                        f"{_pct(r.get('pass_at_k'))} {_ci(r.get('pass_at_k_ci_low'), r.get('pass_at_k_ci_high'))}"]
+        cells += [_pct(r["format_rate"]), _pct(r["lenient_accuracy"]),
+                  r["judged"], r["errors"], tok, f"{r['seconds']:.1f}"]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines)
 
 # %% ../nbs/01a_hub.ipynb #8d476e39
+METRIC_TITLES = dict(accuracy="", pass1_mean=" (pass@1, mean of k)")
+
 def paired_table(paired:list[dict]) -> str:
     "Markdown: each pair's difference in points with its paired 95 % CI, and the items won and lost."
     lines = ["| Comparison | Benchmark | n | Difference (points) [paired 95 % CI] | Items gained | Items lost |",
              "|---|---|---:|---|---:|---:|"]
     for p in paired:
-        lines.append(f"| {MODEL_TITLES.get(p['after'], p['after'])} − {MODEL_TITLES.get(p['before'], p['before'])} | "
-                     f"{BENCHMARKS[p['benchmark']]['title']} | {p['n']} | {100 * p['diff']:+.1f} "
-                     f"[{100 * p['ci_low']:+.1f}, "
-                     f"{100 * p['ci_high']:+.1f}] | {p['wins']} | {p['losses']} |")
+        what = (f"{MODEL_TITLES.get(p['after'], p['after'])} − {MODEL_TITLES.get(p['before'], p['before'])}"
+                + METRIC_TITLES[p.get("metric", "accuracy")])
+        diff = f"{100 * p['diff']:+.1f} [{100 * p['ci_low']:+.1f}, {100 * p['ci_high']:+.1f}]"
+        lines.append(f"| {what} | {BENCHMARKS[p['benchmark']]['title']} "
+                     f"| {p['n']} | {diff} | {p['wins']} | {p['losses']} |")
     return "\n".join(lines)
 
 # %% ../nbs/01a_hub.ipynb #e93f1e9f

@@ -75,6 +75,6 @@ def reward_functions(cfg:dict, # resolved profile: grpo_rewards (+ judge_* for t
     names = [n.strip() for n in str(cfg["grpo_rewards"]).split(",") if n.strip()]
     bad = [n for n in names if n not in {*REWARDS, "verifier"}]
     if bad or not names:
-        raise ValueError(f"unknown reward(s) {bad} in grpo_rewards={cfg['grpo_rewards']!r}; choose from "
-                         f"{[*REWARDS, 'verifier']}")
+        raise ValueError(f"unknown reward(s) {bad} in "
+                         f"grpo_rewards={cfg['grpo_rewards']!r}; choose from {[*REWARDS, 'verifier']}")
     return [make_verifier_reward(judge_client(cfg)) if n == "verifier" else REWARDS[n] for n in names]

@@ -6,10 +6,10 @@
 __all__ = ['sft_dataset', 'sft_config', 'sft_trainer', 'sft_log', 'plot_loss', 'run_stage']
 
 # %% ../nbs/04_sft.ipynb #55c97e0f
-from .train import add_lora, is_main_process, train_and_save, trainer_callbacks, trainer_log
+from .train import add_lora, device_kwargs, is_main_process, train_and_save, trainer_callbacks, trainer_log
 from contextlib import nullcontext
 from pathlib import Path
-from .core import StageRecord, cuda_available, read_jsonl, seed_everything, sft_sample, stage, stage_input
+from .core import StageRecord, read_jsonl, seed_everything, sft_sample, stage, stage_input
 from .llm import load_model, pick_backend
 
 # %% ../nbs/04_sft.ipynb #1929e2e4
@@ -32,14 +32,12 @@ def sft_config(cfg:dict,          # resolved profile
                **kw):               # any other `SFTConfig` field
     "TRL `SFTConfig` from a profile: completion-only loss, CPU-safe settings without a GPU."
     from trl import SFTConfig
-    import torch
-    gpu = cuda_available()
     return SFTConfig(output_dir=str(output_dir), per_device_train_batch_size=cfg["sft_batch_size"],
         gradient_accumulation_steps=cfg["sft_grad_accum"], num_train_epochs=cfg["sft_epochs"],
         max_steps=cfg["sft_max_steps"], learning_rate=cfg["sft_lr"], lr_scheduler_type="linear", warmup_steps=0,
         max_length=cfg["sft_max_length"], completion_only_loss=True, seed=cfg["seed"], data_seed=cfg["seed"],
-        use_cpu=not gpu, bf16=gpu and torch.cuda.is_bf16_supported(), gradient_checkpointing=gpu,
-        logging_steps=1, save_strategy="no", **{"report_to": "none", "dataloader_num_workers": 0, **kw})
+        **device_kwargs(cfg), logging_steps=1, save_strategy="no", **{"report_to": "none",
+                                                                      "dataloader_num_workers": 0, **kw})
 
 # %% ../nbs/04_sft.ipynb #094c1fd7
 def sft_trainer(model, tok,        # a LoRA model and its tokenizer

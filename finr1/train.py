@@ -6,14 +6,14 @@
 from __future__ import annotations
 import os, time
 from pathlib import Path
-from .core import cuda_available, importable, write_json
+from .core import cuda_available, importable, train_bf16, write_json
 from .llm import merge_adapter
 if cuda_available(): importable("unsloth")   # Unsloth patches transformers / TRL / PEFT: import it before them
 from transformers import TrainerCallback
 
 # %% auto #0
 __all__ = ['LLAMA_LINEAR', 'lora_targets', 'lora_kwargs', 'add_lora', 'tracking', 'StepTimer', 'trainer_callbacks',
-           'trainer_log', 'is_main_process', 'save_models', 'train_and_save']
+           'device_kwargs', 'trainer_log', 'is_main_process', 'save_models', 'train_and_save']
 
 # %% ../nbs/03a_train.ipynb #f67a1800
 LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -82,6 +82,12 @@ def trainer_callbacks(cfg:dict,                   # resolved profile (`report_to
     "(`TrainingArguments` fields for the trackers, callbacks): a `StepTimer` first, then the trackers' own."
     track, extra = tracking(cfg, run_dir, stage_name) if run_dir else ({}, [])
     return track, [StepTimer(), *extra]
+
+# %% ../nbs/03a_train.ipynb #390220df
+def device_kwargs(cfg:dict) -> dict:
+    "The `TrainingArguments` fields for this machine: CPU or GPU, bf16 where supported, checkpointing on GPU."
+    gpu = cuda_available()
+    return dict(use_cpu=not gpu, bf16=train_bf16(cfg), gradient_checkpointing=gpu)
 
 # %% ../nbs/03a_train.ipynb #1f8da606
 def trainer_log(trainer,             # a finished TRL trainer with a `StepTimer` callback

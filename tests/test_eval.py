@@ -7,7 +7,8 @@ from finr1.core import init_run, load_profile, read_json, read_jsonl, read_manif
 from finr1.synthetic import synthetic_records
 from finr1.llm import ResultCache
 from finr1.core import format_ok
-from finr1.eval import (evaluate_all, load_eval_sets, run_stage, stage_models)
+from finr1.eval import (evaluate_all, load_eval_sets, run_stage, stage_models, write_reports)
+from finr1.llm import embedded_model_dir
 
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub_server import StubOpenAI, last_user
@@ -48,6 +49,20 @@ def test_run_stage_base_model_then_cached(tmp_path):
     # other decoding settings miss the cache
     cfg2 = load_profile("smoke", eval_benchmarks=["synthetic"], eval_n=1, eval_max_new_tokens=4, eval_batch_size=2)
     assert run_stage(run, cfg2)["generated"] == 1
+
+def test_pass_at_k_over_samples(tmp_path):
+    "eval_samples=k: every row carries greedy, pass1_mean and pass_at_k with CIs, and the pair is compared on the k-mean."
+    run, cfg = make_run(tmp_path, n_test=3, eval_n=3, eval_max_new_tokens=8, eval_batch_size=4, eval_samples=2)
+    models, (sets, _) = dict(sft=embedded_model_dir(), grpo=embedded_model_dir()), load_eval_sets(run, cfg)
+    rows = evaluate_all(run, cfg, models, sets)
+    for r in rows:
+        assert r["k"] == 2 and r["greedy"] == r["accuracy"] and r["pass1_ci_low"] <= r["pass1_mean"] <= r["pass1_ci_high"]
+        assert r["pass_at_k"] >= r["pass1_mean"]
+    assert [r["sampled"] for r in rows] == [6, 0]   # the same weights: the second model's samples come from the cache
+    write_reports(run, cfg, rows, sets, models, {})
+    paired = read_json(run/"eval"/"results.json")["paired"]
+    assert [p["metric"] for p in paired] == ["accuracy", "pass1_mean"] and all(p["diff"] == 0 for p in paired)
+    assert "pass@1, mean of k" in (run/"eval"/"results.md").read_text()
 
 def test_bad_eval_records_name_file_and_row(tmp_path):
     recs = synthetic_records(3, seed=1, split="test")

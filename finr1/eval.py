@@ -244,12 +244,14 @@ def make_generator(model:str|Path, # model directory, hub id, or API model name
     return local_generator(model, backend=backend, batch_size=cfg["eval_batch_size"], **engine)
 
 # %% ../nbs/06_eval.ipynb #dee1cbb0
-def eval_sampling(gen:Generator, settings:dict) -> dict:
+def eval_sampling(gen:Generator, settings:dict,
+                  sample:bool=False, # one of k samples: each seed must be its own request, on an endpoint too
+                 ) -> dict:
     "Decoding `settings` as `gen` takes them: an endpoint gets no repetition penalty (the OpenAI chat API has none)."
     s = dict(temperature=settings["temperature"], top_p=settings["top_p"] if settings["temperature"] > 0 else 1.0,
              max_tokens=settings["max_new_tokens"])
-    return s if gen.kind == "openai" else dict(s, seed=settings["seed"],
-                                               repetition_penalty=settings["repetition_penalty"])
+    if gen.kind != "openai": return dict(s, seed=settings["seed"], repetition_penalty=settings["repetition_penalty"])
+    return dict(s, _seed=settings["seed"]) if sample else s   # `_seed` keys the cache; it is not sent
 
 # %% ../nbs/06_eval.ipynb #7cbf8390
 def entry_completion(entry:dict) -> str|None:
@@ -285,7 +287,7 @@ def sampled_scores(gen:Generator, benchmark:str, records:list[dict],
                    cache:ResultCache, judge:AnswerJudge|None=None, progress:bool=True,
                   ) -> tuple[list[int], int]:
     "Correct (0/1) per record for one sampled completion each, scored as the headline is; and how many were generated."
-    gen = gen.with_sampling(**eval_sampling(gen, settings))
+    gen = gen.with_sampling(**eval_sampling(gen, settings, sample=True))
     entries, new = cached_generate(gen, cache, [eval_prompt(r) for r in records], records,
                                    desc=f"{Path(str(gen.model)).name}/{benchmark} sample", progress=progress)
     completions = [entry_completion(e) for e in entries]

@@ -271,7 +271,8 @@ async def _one(self:OpenAIGenerator, clients:list, sem:asyncio.Semaphore, messag
             attempt += 1
             client = clients[next(self._rr) % len(clients)]
             try:
-                resp = await client.chat.completions.create(model=self.model, messages=messages, **self.sampling)
+                sent = {k: v for k, v in self.sampling.items() if not k.startswith("_")}   # `_x`: cache key only
+                resp = await client.chat.completions.create(model=self.model, messages=messages, **sent)
                 return parse_completion(resp, time.perf_counter() - t0, attempt)
             except Exception as e:
                 kind = classify_error(e)

@@ -45,9 +45,8 @@ rehearsal: $(STAMP)
 	rm -rf runs/paper-rehearsal
 	FINR1_REHEARSAL_DIR=$(abspath runs/paper-rehearsal) $(BIN)/python -m pytest tests/test_paper_rehearsal.py -ra -m slow -s
 
-# nbdev_export, then keep the lines nbdev itself writes (`__all__`, `_modidx.py`) within 120 characters
 export: $(STAMP)
-	$(BIN)/nbdev_export && $(BIN)/python scripts/tidy_exports.py && $(BIN)/nbdev_clean && $(MAKE) readme
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(MAKE) readme
 
 # README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which is not installable everywhere).
 readme: $(STAMP)

@@ -12,19 +12,19 @@ from pathlib import Path
 from typing import ClassVar, Iterable, TypedDict
 
 # %% auto #0
-__all__ = ['PAPER_SOURCE_BUDGET', 'SETTINGS', 'FIELDS', 'PROFILE_DOCS', 'PAPER', 'PAPER_ASSUMPTIONS', 'PROFILES',
-           'STAGE_FIELDS', 'REPORTING_FIELDS', 'PREFLIGHT_FIELDS', 'STAGES', 'THINK', 'ANSWER', 'LAYOUT',
-           'SYSTEM_PROMPT', 'TAGS', 'YES', 'NO', 'LABELS', 'ANSWER_TYPES', 'HUB_ID', 'setting', 'RunSettings',
-           'DataSettings', 'TeacherSettings', 'ClientSettings', 'JudgeSettings', 'ModelSettings', 'SFTSettings',
-           'GRPOSettings', 'EvalSettings', 'ConfigError', 'check_profile', 'Profile', 'load_profile', 'source_cap',
-           'parse_sets', 'seed_everything', 'cuda_available', 'importable', 'cuda_vllm_available', 'cpu_bf16_supported',
-           'train_bf16', 'gpu_problem', 'check_device', 'package_versions', 'git_commit', 'init_run', 'load_config',
-           'write_json', 'read_json', 'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord',
-           'stage_settings', 'cfg_digest', 'stage', 'stage_input', 'stale_reason', 'stage_is_fresh', 'open_run',
-           'format_completion', 'prompt_messages', 'sft_sample', 'unbox', 'extract_answer', 'format_ok', 'Num',
-           'parse_numbers', 'fixed', 'fmt_num', 'answer_type', 'Record', 'make_record', 'render_table', 'join_text',
-           'render_question', 'answer_correct', 'parse_program', 'program_trace', 'execute_program', 'context_table',
-           'find_data_dir', 'find_data_file', 'is_hub_id', 'check_executor']
+__all__ = ['PAPER_SOURCE_BUDGET', 'SETTINGS', 'FIELDS', 'PROFILE_DOCS', 'PAPER', 'PAPER_ASSUMPTIONS', 'PROFILES', 'STAGE_FIELDS',
+           'REPORTING_FIELDS', 'PREFLIGHT_FIELDS', 'STAGES', 'THINK', 'ANSWER', 'LAYOUT', 'SYSTEM_PROMPT', 'TAGS',
+           'YES', 'NO', 'LABELS', 'ANSWER_TYPES', 'HUB_ID', 'setting', 'RunSettings', 'DataSettings', 'TeacherSettings',
+           'ClientSettings', 'JudgeSettings', 'ModelSettings', 'SFTSettings', 'GRPOSettings', 'EvalSettings',
+           'ConfigError', 'check_profile', 'Profile', 'load_profile', 'source_cap', 'parse_sets', 'seed_everything',
+           'cuda_available', 'importable', 'cuda_vllm_available', 'cpu_bf16_supported', 'train_bf16', 'gpu_problem',
+           'check_device', 'package_versions', 'git_commit', 'init_run', 'load_config', 'write_json', 'read_json',
+           'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord', 'stage_settings', 'cfg_digest',
+           'stage', 'stage_input', 'stale_reason', 'stage_is_fresh', 'open_run', 'format_completion', 'prompt_messages',
+           'sft_sample', 'unbox', 'extract_answer', 'format_ok', 'Num', 'parse_numbers', 'fixed', 'fmt_num',
+           'answer_type', 'Record', 'make_record', 'render_table', 'join_text', 'render_question', 'answer_correct',
+           'parse_program', 'program_trace', 'execute_program', 'context_table', 'find_data_dir', 'find_data_file',
+           'is_hub_id', 'check_executor']
 
 # %% ../nbs/00_core.ipynb #a8b2d47a
 PAPER_SOURCE_BUDGET = dict(finqa=7000, convfinqa=12000, tfns=6000, fin_eva=6000, financeiq=7000, fincuge=6000,

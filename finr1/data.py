@@ -15,11 +15,11 @@ from .llm import embedded_model_dir
 from .synthetic import synthetic_records
 
 # %% auto #0
-__all__ = ['log', 'FINQA_FILES', 'CONVFINQA_FILES', 'TFNS_LABELS', 'TFNS_QUESTION', 'CHOICE_INSTRUCTION',
-           'FINCUGE_TASKS', 'FINANCE_INSTRUCT_HUB', 'TRAIN_LOADERS', 'EVAL_LOADERS', 'SOURCE_DIRS', 'SOURCE_LICENSES',
-           'BENCHMARKS', 'FINANCE_INSTRUCT_EVAL_N', 'DataError', 'Records', 'parse_rows', 'read_json_rows',
-           'read_jsonl_rows', 'read_csv_rows', 'hub_rows', 'render_exe', 'need', 'finqa_page', 'split_context',
-           'finqa_format', 'read_rows', 'load_finqa', 'parse_pipe_table', 'dict_table', 'dsl_program', 'render_history',
+__all__ = ['log', 'FINQA_FILES', 'CONVFINQA_FILES', 'TFNS_LABELS', 'TFNS_QUESTION', 'CHOICE_INSTRUCTION', 'FINCUGE_TASKS',
+           'FINANCE_INSTRUCT_HUB', 'TRAIN_LOADERS', 'EVAL_LOADERS', 'SOURCE_DIRS', 'SOURCE_LICENSES', 'BENCHMARKS',
+           'FINANCE_INSTRUCT_EVAL_N', 'DataError', 'Records', 'parse_rows', 'read_json_rows', 'read_jsonl_rows',
+           'read_csv_rows', 'hub_rows', 'render_exe', 'need', 'finqa_page', 'split_context', 'finqa_format',
+           'read_rows', 'load_finqa', 'parse_pipe_table', 'dict_table', 'dsl_program', 'render_history',
            'convfinqa_format', 'load_convfinqa', 'load_tfns', 'load_fin_eva', 'load_financeiq', 'load_fincuge',
            'load_finance_instruct', 'load_all', 'page_key', 'decontaminate', 'load_tokenizer', 'prompt_tokens',
            'sample_records', 'length_summary', 'markdown_table', 'to_dataset', 'resolve_data_dir',

@@ -13,9 +13,9 @@ from .llm import (Generator, HFGenerator, OpenAIGenerator, ResultCache, VLLMGene
                        client_settings, make_result, prompt_hash)
 
 # %% auto #0
-__all__ = ['TEACHER_INSTRUCTION', 'PROGRAM_TEACHER_VERSION', 'TEACHERS', 'teacher_messages', 'locate_number',
-           'program_steps', 'step_line', 'asked_question', 'render_trace', 'ProgramTeacher', 'make_teacher',
-           'distilled_row', 'distill_summary', 'distill_records', 'run_stage']
+__all__ = ['TEACHER_INSTRUCTION', 'PROGRAM_TEACHER_VERSION', 'TEACHERS', 'teacher_messages', 'locate_number', 'program_steps',
+           'step_line', 'asked_question', 'render_trace', 'ProgramTeacher', 'make_teacher', 'distilled_row',
+           'distill_summary', 'distill_records', 'run_stage']
 
 # %% ../nbs/02_distill.ipynb #c511560b
 TEACHER_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."

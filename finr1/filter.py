@@ -15,10 +15,10 @@ from .llm import (CRITERIA, RUBRIC_REMINDER, AnswerJudge, Generator, ResultCache
 from .hub import export_dataset
 
 # %% auto #0
-__all__ = ['FINANCE_TERMS', 'RULE_THRESHOLDS', 'RECORD_FIELDS', 'round1_rules', 'token_f1', 'segments',
-           'check_arithmetic', 'states_answer', 'content_words', 'terms', 'term_overlap', 'repetition', 'on_topic',
-           'answer_in_form', 'follows_instruction', 'rules_rubric', 'agreement', 'judge_round1', 'judge_round2',
-           'reject_reason', 'filter_rows', 'filter_report', 'plot_trace_lengths', 'run_stage']
+__all__ = ['FINANCE_TERMS', 'RULE_THRESHOLDS', 'RECORD_FIELDS', 'round1_rules', 'token_f1', 'segments', 'check_arithmetic',
+           'states_answer', 'content_words', 'terms', 'term_overlap', 'repetition', 'on_topic', 'answer_in_form',
+           'follows_instruction', 'rules_rubric', 'agreement', 'judge_round1', 'judge_round2', 'reject_reason',
+           'filter_rows', 'filter_report', 'plot_trace_lengths', 'run_stage']
 
 # %% ../nbs/03_filter.ipynb #59d1cdfb
 def round1_rules(row:dict) -> int|None:

@@ -14,8 +14,8 @@ from .llm import Generator, ResultCache, cached_generate, load_model, local_gene
 from .rewards import accuracy_reward, reward_functions
 
 # %% auto #0
-__all__ = ['grpo_dataset', 'pass_rates', 'select_learnable', 'vllm_settings', 'grpo_config', 'resume_checkpoint',
-           'grpo_trainer', 'grpo_log', 'running_mean', 'plot_rewards', 'run_stage']
+__all__ = ['grpo_dataset', 'pass_rates', 'select_learnable', 'vllm_settings', 'grpo_config', 'resume_checkpoint', 'grpo_trainer',
+           'grpo_log', 'running_mean', 'plot_rewards', 'run_stage']
 
 # %% ../nbs/05_grpo.ipynb #c0428c65
 def grpo_dataset(*sources:tuple[str, list[dict]], # (file name, records) pairs: the RL set, then the SFT set

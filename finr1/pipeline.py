@@ -17,13 +17,12 @@ from .eval import (BENCHMARKS, benchmark_n, decoding_settings,
 from .hub import finr1_push
 
 # %% auto #0
-__all__ = ['GPUS', 'PLAN_ASSUMPTIONS', 'MODEL_PARAMS', 'GPU_PACKAGES', 'COMMANDS', 'nbs_path', 'stage_notebooks',
-           'stage_module', 'ensure_upstream', 'stage_main', 'StageFailed', 'run_notebook', 'check_model', 'check_paths',
-           'run_pipeline', 'default_model', 'ask', 'env_executable', 'serve_command', 'finr1_run', 'finr1_ask',
-           'finr1_serve', 'evaluate_models', 'finr1_eval', 'model_params', 'train_tokens_per_second',
-           'decode_tokens_per_second', 'plan_records', 'teacher_plan', 'judge_plan', 'sft_tokens', 'grpo_plan',
-           'eval_plan', 'gpu_hours', 'run_plan', 'backend_state', 'plan_text', 'plan_json', 'finr1_plan', 'finr1_stage',
-           'main']
+__all__ = ['GPUS', 'PLAN_ASSUMPTIONS', 'MODEL_PARAMS', 'GPU_PACKAGES', 'COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_module',
+           'ensure_upstream', 'stage_main', 'StageFailed', 'run_notebook', 'check_model', 'check_paths', 'run_pipeline',
+           'default_model', 'ask', 'env_executable', 'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve',
+           'evaluate_models', 'finr1_eval', 'model_params', 'train_tokens_per_second', 'decode_tokens_per_second',
+           'plan_records', 'teacher_plan', 'judge_plan', 'sft_tokens', 'grpo_plan', 'eval_plan', 'gpu_hours',
+           'run_plan', 'backend_state', 'plan_text', 'plan_json', 'finr1_plan', 'finr1_stage', 'main']
 
 # %% ../nbs/07_pipeline.ipynb #bf1edd3d
 def nbs_path(path:str|Path|None=None) -> Path:

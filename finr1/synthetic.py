@@ -9,8 +9,8 @@ from collections import Counter
 from .core import execute_program, fixed, make_record, parse_program, render_question
 
 # %% auto #0
-__all__ = ['TEMPLATES', 'SYNTHETIC_DIFFICULTIES', 'SYNTHETIC_SPLITS', 'render_answer', 'exact_answer',
-           'cites_unique_cells', 'synthetic_problem', 'synthetic_records']
+__all__ = ['TEMPLATES', 'SYNTHETIC_DIFFICULTIES', 'SYNTHETIC_SPLITS', 'render_answer', 'exact_answer', 'cites_unique_cells',
+           'synthetic_problem', 'synthetic_records']
 
 # %% ../nbs/00b_synthetic.ipynb #c380d301
 _PREFIX = ["Apex", "Birchwood", "Cobalt", "Dunmore", "Evergreen", "Fairhaven", "Granite", "Halcyon", "Ironbridge",

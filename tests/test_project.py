@@ -80,10 +80,17 @@ def test_the_numbering_is_the_dependency_order():
     assert bad == [], bad
 
 def test_lines_within_120_characters():
-    "`make export` keeps what nbdev writes within 120 too (`scripts/tidy_exports.py`)."
-    long = [f"{p.name}:{i}" for p in sorted((ROOT/"finr1").glob("*.py"))
-            for i, l in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if len(l) > 120]
-    assert long == [], f"run `make export`, and fix these in the notebooks: {long}"
+    """Code written in the notebooks stays within 120 characters. nbdev writes two things itself, at widths it does not
+    let a project set: the `__all__` statement (wrapped at 120 before `__all__ = ` is put in front) and `_modidx.py`
+    (width 140); those are left as `nbdev_export` makes them."""
+    long = []
+    for p in sorted((ROOT/"finr1").glob("*.py")):
+        if p.name == "_modidx.py": continue
+        text = p.read_text(encoding="utf-8")
+        m = re.search(r"^__all__ = \[.*?\]$", text, re.S | re.M)
+        nbdev_lines = range(text[:m.start()].count("\n") + 1, text[:m.end()].count("\n") + 2) if m else range(0)
+        long += [f"{p.name}:{i}" for i, l in enumerate(text.splitlines(), 1) if len(l) > 120 and i not in nbdev_lines]
+    assert long == [], f"fix these in the notebooks: {long}"
 
 def test_exported_cells_hold_one_definition():
     """fastcore's grain: at most a fifth of exported cells define more than one function or class (a one-line private

@@ -452,8 +452,8 @@ def train_bf16(cfg:dict, # resolved profile (`train_bf16`)
     if cuda_available():
         import torch; ok = torch.cuda.is_bf16_supported()
     else: ok = cpu_bf16_supported()
-    if want in ("true", "1", "yes") and not ok: raise ConfigError("train_bf16=true, "
-                                                                  "but this machine has no bf16 support")
+    if want in ("true", "1", "yes") and not ok:
+        raise ConfigError("train_bf16=true, but this machine has no bf16 support")
     return ok
 
 # %% ../nbs/00_core.ipynb #abe85dcd
@@ -649,8 +649,8 @@ def stale_reason(run_dir:str|Path, name:str, cfg:dict|None=None) -> str|None:
         return f"settings changed: {', '.join(changed) or 'its declared fields'}"
     for kind in ("inputs", "outputs"):
         for p, d in ent[kind].items():
-            if d is None or file_digest(run_dir/p if not Path(p).is_absolute()
-                                        else p) != d: return f"{kind[:-1]} changed: {p}"
+            if d is None or file_digest(run_dir/p if not Path(p).is_absolute() else p) != d:
+                return f"{kind[:-1]} changed: {p}"
     return None
 
 # %% ../nbs/00_core.ipynb #292251c5

@@ -332,8 +332,7 @@ def _pot_tables(path:Path) -> dict:
 def load_convfinqa(path:str|Path,       # a ConvFinQA file (tomoro / PoT / original format), a directory, or a hub id
                    split:str|None=None, # dev | test (default: from the file name; 'dev' for a directory)
                    errors:str="raise",  # "raise" | "skip"
-                   # PoT-format file to take raw tables from (default: beside a tomoro file)
-                   pot_path:str|Path|None=None,
+                   pot_path:str|Path|None=None, # PoT-format file with the raw tables (default: beside the file)
                   ) -> Records:
     "ConvFinQA records: one per dialogue turn, with its `history`."
     if is_hub_id(path):
@@ -373,8 +372,8 @@ def load_tfns(path:str|Path,       # sent_valid.csv / sent_train.csv, their dire
               errors:str="raise",  # "raise" | "skip"
              ) -> Records:
     "TFNS records (answer: bearish / bullish / neutral)."
-    if is_hub_id(path): rows, where = hub_rows(path,
-                                               {"valid": "validation"}.get(split or "train", split or "train")), path
+    if is_hub_id(path):
+        rows, where = hub_rows(path, {"valid": "validation"}.get(split or "train", split or "train")), path
     else:
         where = Path(path)
         if where.is_dir():
@@ -773,8 +772,8 @@ def training_records(cfg:dict, data_dir:Path|None,
             pool, why = (None, prior) if isinstance(prior, str) else (prior, None) if prior is not None else \
                         finance_instruct_records(cfg, data_dir, _instruct_pool_n(cfg))
             if pool is None: skipped[name] = why; continue
-        elif name not in TRAIN_LOADERS: raise KeyError(f"unknown source {name!r}; known: synthetic, "
-                                                       f"finance_instruct, {', '.join(TRAIN_LOADERS)}")
+        elif name not in TRAIN_LOADERS:
+            raise KeyError(f"unknown source {name!r}; known: synthetic, finance_instruct, {', '.join(TRAIN_LOADERS)}")
         elif (why := _no_data(name, data_dir)): skipped[name] = why; continue
         else: pool = TRAIN_LOADERS[name](Path(data_dir))
         kept, rep = decontaminate(pool, evals)

@@ -21,7 +21,7 @@ __all__ = ['PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'EVAL_BACKENDS',
            'paper_table', 'check_eval_records', 'per_benchmark', 'benchmark_n', 'load_eval_sets', 'decoding_settings',
            'sample_settings', 'lenient_answer', 'score_sample', 'bootstrap_ci', 'paired_bootstrap', 'score_summary',
            'eval_backend', 'vllm_engine_kwargs', 'make_generator', 'eval_sampling', 'entry_completion',
-           'make_answer_judge', 'sampled_scores', 'evaluate_benchmark', 'stage_models', 'evaluate_all',
+           'make_answer_judge', 'scored_completions', 'evaluate_benchmark', 'stage_models', 'evaluate_all',
            'results_markdown', 'plot_accuracy', 'paired_comparisons', 'write_reports', 'run_stage']
 
 # %% ../nbs/06_eval.ipynb #9a5ec826
@@ -282,18 +282,17 @@ def _judge_open(records, completions, benchmark, judge) -> dict:
                                      answer_type="text", id=records[i]["id"]) for i in idx])))
 
 # %% ../nbs/06_eval.ipynb #a3e23d2c
-def sampled_scores(gen:Generator, benchmark:str, records:list[dict],
-                   settings:dict,       # one sample's decoding settings (its own seed)
-                   cache:ResultCache, judge:AnswerJudge|None=None, progress:bool=True,
-                  ) -> tuple[list[int], int]:
-    "Correct (0/1) per record for one sampled completion each, scored as the headline is; and how many were generated."
-    gen = gen.with_sampling(**eval_sampling(gen, settings, sample=True))
-    entries, new = cached_generate(gen, cache, [eval_prompt(r) for r in records], records,
-                                   desc=f"{Path(str(gen.model)).name}/{benchmark} sample", progress=progress)
+def scored_completions(gen:Generator, benchmark:str, records:list[dict],
+                       prompts:list[list[dict]], # `eval_prompt` of each record
+                       cache:ResultCache, judge:AnswerJudge|None=None, progress:bool=True, desc:str|None=None,
+                      ) -> tuple[list[dict], list[int], list[str|None], dict, list[dict]]:
+    "One completion per record (cache first), scored: entries, indices generated now, completions, verdicts, scores."
+    entries, new = cached_generate(gen, cache, prompts, records, desc=desc, progress=progress)
     completions = [entry_completion(e) for e in entries]
     verdicts = _judge_open(records, completions, benchmark, judge)
-    return [score_sample(r, c, benchmark, (verdicts.get(i) or {}).get("value"))["correct"]
-            for i, (r, c) in enumerate(zip(records, completions))], len(new)
+    scores = [score_sample(r, c, benchmark, (verdicts.get(i) or {}).get("value"))
+              for i, (r, c) in enumerate(zip(records, completions))]
+    return entries, new, completions, verdicts, scores
 
 # %% ../nbs/06_eval.ipynb #858f0186
 def evaluate_benchmark(gen:Generator,        # the model, from `make_generator`
@@ -307,30 +306,29 @@ def evaluate_benchmark(gen:Generator,        # the model, from `make_generator`
                        sampling:dict|None=None, # their decoding settings (`sample_settings`); sample j: seed + j
                       ) -> tuple[list[dict], dict]:
     "Per-sample rows (prompt, completion, scores, tokens, latency) and generation stats for one model × benchmark."
-    t0, gen = time.time(), gen.with_sampling(**eval_sampling(gen, settings))
+    t0, gen, name = time.time(), gen.with_sampling(**eval_sampling(gen, settings)), Path(str(gen.model)).name
     prompts = [eval_prompt(r) for r in records]
-    entries, new = cached_generate(gen, cache, prompts, records,
-                                   desc=f"{Path(str(gen.model)).name}/{benchmark}", progress=progress)
-    completions = [entry_completion(e) for e in entries]
-    verdicts, samples, fresh = _judge_open(records, completions, benchmark, judge), [], set(new)
-    for i, (r, p, e, c) in enumerate(zip(records, prompts, entries, completions)):
+    entries, new, completions, verdicts, scores = scored_completions(gen, benchmark, records, prompts, cache, judge,
+                                                                     progress, f"{name}/{benchmark}")
+    samples, fresh = [], set(new)
+    for i, (r, p, e, c, sc) in enumerate(zip(records, prompts, entries, completions, scores)):
         v, u, err = verdicts.get(i) or {}, e.get("usage") or {}, e.get("error")
-        samples.append(dict(id=r["id"], prompt=p, completion=c, **score_sample(r, c, benchmark, v.get("value")),
-                            judge_status=v.get("status"), tokens=u.get("completion_tokens"),
-                            prompt_tokens=u.get("prompt_tokens"),
-                            latency=e.get("latency"),
-                            error=f"{err['kind']}: {err.get('message', '')}" if err else None, cached=i not in fresh))
-    sampled = [sampled_scores(gen, benchmark, records, dict(sampling,
-                                                            seed=sampling["seed"] + j), cache, judge, progress)
-               for j in range(k)] if k else []
-    for i, s in enumerate(samples):
-        if sampled:
-            hits = [scores[i] for scores, _ in sampled]
-            s.update(k_correct=hits, pass1=sum(hits) / k, pass_k=int(any(hits)))
+        samples.append(dict(id=r["id"], prompt=p, completion=c, **sc, judge_status=v.get("status"),
+                            tokens=u.get("completion_tokens"), prompt_tokens=u.get("prompt_tokens"),
+                            latency=e.get("latency"), error=f"{err['kind']}: {err.get('message', '')}" if err else None,
+                            cached=i not in fresh))
+    n_sampled = 0
+    for j in range(k):   # sample j: its own seed, so its own request and cache entry
+        g = gen.with_sampling(**eval_sampling(gen, dict(sampling, seed=sampling["seed"] + j), sample=True))
+        _, new_j, _, _, scores_j = scored_completions(g, benchmark, records, prompts, cache, judge, progress,
+                                                      f"{name}/{benchmark} sample {j + 1}/{k}")
+        n_sampled += len(new_j)
+        for s, sc in zip(samples, scores_j): s.setdefault("k_correct", []).append(sc["correct"])
+    for s in samples if k else []: s.update(pass1=sum(s["k_correct"]) / k, pass_k=int(any(s["k_correct"])))
     failed = sum(bool(s["error"]) for s in samples)
     return samples, dict(generated=sum(not entries[i].get("error") for i in new), failed=failed,
-                         cached=len(records) - len(new), sampled=sum(n for _, n in sampled),
-                         seconds=round(time.time() - t0, 2), backend=gen.kind)
+                         cached=len(records) - len(new), sampled=n_sampled, seconds=round(time.time() - t0, 2),
+                         backend=gen.kind)
 
 # %% ../nbs/06_eval.ipynb #06796848
 def stage_models(run_dir:str|Path, # run directory
@@ -345,8 +343,8 @@ def stage_models(run_dir:str|Path, # run directory
     for name in ("sft", "grpo"):
         path = run_dir/"models"/name/"merged"
         if (path/"config.json").exists(): models[name] = path
-        elif name in manifest: raise FileNotFoundError(f"stage "
-                                                       f"{name!r} finished in {run_dir} but left no model at {path}")
+        elif name in manifest:
+            raise FileNotFoundError(f"stage {name!r} finished in {run_dir} but left no model at {path}")
         else: skipped[name] = f"no model at {path}: stage {name!r} has not run in this run directory"
     for m in cfg.get("eval_api_models") or []: models[f"api:{m}"] = m
     return models, skipped

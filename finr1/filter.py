@@ -274,8 +274,9 @@ def judge_round2(rows:list[dict], idx:list[int], mode:str,
         r = rules.get(i)
         out[i] = dict(rules_scores=r and r["scores"], rules_overall=r and r["overall"], details=r and r["details"])
         if l is None: out[i].update(passed=r["overall"], method="rules", status="ok")
-        elif fallback: out[i].update(passed=r["overall"], method="rules_fallback",
-                                     status="fallback", asks=l["asks"], llm_scores=None)
+        elif fallback:
+            out[i].update(passed=r["overall"], method="rules_fallback", status="fallback", asks=l["asks"],
+                          llm_scores=None)
         else: out[i].update(passed=int(all(l["value"].values())) if l["status"] == "ok" else None, method="llm",
                             status=l["status"], asks=l["asks"], llm_scores=l["value"])
     return out
@@ -320,9 +321,9 @@ def filter_rows(rows:list[dict], # distilled rows (`data/distilled.jsonl`)
     for i, row in enumerate(rows):
         reason, stage_ = reject_reason(row, r1[i], r2.get(i))
         rec = {k: row[k] for k in RECORD_FIELDS if k in row}
-        if reason is None: sft.append({**rec, "teacher": row.get("teacher"), "reasoning": row["reasoning"],
-                                       "teacher_answer": row["teacher_answer"],
-                                       "judge_scores": dict(round1=r1[i], round2=r2[i])})
+        if reason is None:
+            sft.append({**rec, "teacher": row.get("teacher"), "reasoning": row["reasoning"],
+                        "teacher_answer": row["teacher_answer"], "judge_scores": dict(round1=r1[i], round2=r2[i])})
         else: rl.append({**rec, "reject_stage": stage_, "reject_reason": reason})
         decisions.append(dict(id=row["id"], source=row.get("source"),
                               sft=reason is None, reject_stage=stage_, reject_reason=reason,

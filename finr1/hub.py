@@ -49,9 +49,9 @@ def detail_table(rows:list[dict]) -> str:
         tok = f"{r['tokens_mean']:.0f}" if r.get("tokens_mean") is not None else "–"
         cells = [MODEL_TITLES.get(r["model"], r["model"]), BENCHMARKS[r["benchmark"]]["title"], r["n"],
                  f"{_pct(r['accuracy'])} {_ci(r['ci_low'], r['ci_high'])}"]
-        if k: cells += [f"{_pct(r.get('pass1_mean'))} "
-                        f"{_ci(r.get('pass1_ci_low'), r.get('pass1_ci_high'))} (k={r.get('k')})",
-                        f"{_pct(r.get('pass_at_k'))} {_ci(r.get('pass_at_k_ci_low'), r.get('pass_at_k_ci_high'))}"]
+        if k:
+            p1, pk = (_ci(r.get(f"{m}_ci_low"), r.get(f"{m}_ci_high")) for m in ("pass1", "pass_at_k"))
+            cells += [f"{_pct(r.get('pass1_mean'))} {p1} (k={r.get('k')})", f"{_pct(r.get('pass_at_k'))} {pk}"]
         cells += [_pct(r["format_rate"]), _pct(r["lenient_accuracy"]),
                   r["judged"], r["errors"], tok, f"{r['seconds']:.1f}"]
         lines.append("| " + " | ".join(map(str, cells)) + " |")

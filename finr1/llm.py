@@ -148,8 +148,7 @@ class Generator:
         return self._stats
 
     def generate(self, batch:list[list[dict]],         # chats (lists of {role, content})
-                 # the records behind the chats (the `program` teacher needs them)
-                 records:list[dict]|None=None,
+                 records:list[dict]|None=None, # the records behind the chats (the `program` teacher reads them)
                  on_result:Callable|None=None,          # called as on_result(i, result) when chat i finishes
                 ) -> list[dict]:
         "One result per chat, in order."
@@ -700,8 +699,7 @@ class AnswerJudge:
      "can; an LLM judge (strict, cached, concurrent) the rest.")
     def __init__(self, client:Generator|None=None, # the judge model (None: rules only)
                  cache:ResultCache|None=None,      # where its verdicts are kept (needed with a client)
-                 # ask the model when rules say objective answers differ (the verifier)
-                 ask_on_mismatch:bool=False,
+                 ask_on_mismatch:bool=False,       # ask the model about an objective mismatch too (the verifier)
                  max_chars:int=ANSWER_MAX_CHARS,   # longer answers score 0 without a call
                  retries:int=2,                    # re-asks after an unreadable reply
                  progress:bool=False):

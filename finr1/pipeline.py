@@ -125,8 +125,7 @@ def check_paths(cfg:dict) -> dict:
 def run_pipeline(profile:str="tiny",     # smoke | tiny | cpu | paper
                  run_dir:str|Path|None=None, # run directory (default runs/<profile>)
                  overrides:dict|None=None, # profile overrides
-                 # skip stages that are fresh: same inputs, outputs, and values of the fields they read
-                 resume:bool=False,
+                 resume:bool=False,     # skip fresh stages: same inputs, outputs and values of the fields they read
                  stages:list[str]|None=None, # run only these stages (default all)
                  nbs:str|Path|None=None,  # directory of the stage notebooks
                  log_output:bool=False,   # stream cell output instead of a progress bar
@@ -247,8 +246,9 @@ def evaluate_models(models:list|None=None, # model directories (or hub ids); Non
     run_dir, cfg = open_run(run_dir or Path("runs")/f"{profile}-eval", profile, overrides)
     if not stage_is_fresh(run_dir, "data", cfg): stage_module("data").run_stage(run_dir, cfg)
     sets, skipped_sets = load_eval_sets(run_dir, cfg)
-    if models: chosen, skipped_models = {(Path(m).parent.name if Path(m).name == "merged" else Path(m).name): m
-                                         for m in models}, {}
+    if models:
+        chosen, skipped_models = {(Path(m).parent.name if Path(m).name == "merged" else Path(m).name): m
+                                  for m in models}, {}
     else: chosen, skipped_models = stage_models(run_dir, cfg)
     skipped = {**{f"benchmark {b}": r for b, r in skipped_sets.items()},
                **{f"model {m}": r for m, r in skipped_models.items()}}

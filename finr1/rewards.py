@@ -33,8 +33,7 @@ def tag_count_reward(completions:list, **kwargs) -> list[float]:
 
 # %% ../nbs/04a_rewards.ipynb #8bd08f49
 def accuracy_reward(completions:list,   # TRL completions
-                    # gold answers y*, one per completion (the dataset's `answer` column, as in every record)
-                    answer:list,
+                    answer:list,        # gold answers y*, one per completion (the dataset's `answer` column)
                     answer_type:list|None=None, # optional answer kinds (number, choice, label, bool, text)
                     **kwargs) -> list[float]:
     "1.0 iff exactly one answer is extracted and it matches the gold answer, else 0.0."

@@ -210,8 +210,7 @@ _TABLES = {("income", "standard"): _income_table, ("segment", "standard"): _segm
 
 def synthetic_problem(rng:random.Random, # the split's random stream
                       template:str|None=None, # a TEMPLATES name; default a random one
-                      # 'standard' (FinQA-like amounts) or 'easy' (round values, exact answers)
-                      difficulty:str="standard",
+                      difficulty:str="standard", # 'standard' (FinQA-like amounts) or 'easy' (round, exact)
                      ) -> dict:
     "One synthetic FinQA-style problem: question (context + question), program, answer, table."
     if difficulty not in SYNTHETIC_DIFFICULTIES:

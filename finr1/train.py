@@ -22,8 +22,8 @@ def lora_targets(spec:str|list, # "all-linear" or comma-separated module names (
                  backend:str="hf", # unsloth needs explicit names
                 ) -> str|list[str]:
     "LoRA target modules for `backend`."
-    if isinstance(spec,
-                  str) and spec.strip() == "all-linear": return LLAMA_LINEAR if backend == "unsloth" else "all-linear"
+    if isinstance(spec, str) and spec.strip() == "all-linear":
+        return LLAMA_LINEAR if backend == "unsloth" else "all-linear"
     return [s.strip() for s in spec.split(",") if s.strip()] if isinstance(spec, str) else list(spec)
 
 # %% ../nbs/03a_train.ipynb #38b8a60e
@@ -38,8 +38,7 @@ def lora_kwargs(cfg:dict,         # resolved profile (sft_lora_*, sft_target_mod
 
 # %% ../nbs/03a_train.ipynb #79a9b591
 def add_lora(model,             # a model from `load_model`
-             # resolved profile (sft_lora_r, sft_lora_alpha, sft_lora_dropout, sft_target_modules, seed)
-             cfg:dict,
+             cfg:dict,           # resolved profile (sft_lora_*, sft_target_modules, seed)
              backend:str="hf",   # the backend `model` was loaded with
             ):
     "Wrap `model` with fresh LoRA adapters: Unsloth's `get_peft_model` or PEFT's."
@@ -117,8 +116,8 @@ def save_models(trainer,           # a finished trainer over a LoRA model
     out = Path(out_dir); adapter, merged = out/"adapter", out/"merged"
     trainer.save_model(str(adapter))
     if is_main_process():
-        if backend == "unsloth": trainer.model.save_pretrained_merged(str(merged), trainer.processing_class,
-                                                                      save_method="merged_16bit")
+        if backend == "unsloth":
+            trainer.model.save_pretrained_merged(str(merged), trainer.processing_class, save_method="merged_16bit")
         else: merge_adapter(adapter, merged)
     return adapter, merged
 

@@ -326,7 +326,8 @@ class ConfigError(ValueError):
 
 # %% ../nbs/00_core.ipynb #daec312b
 _KINDS = {bool: "true or false", int: "an integer", float: "a number"}
-_LITERAL_FIELDS = ("max_per_source",)   # a number or a dict: read from the CLI as a Python literal
+# a field declared as a number or a dict (`max_per_source`) is read from the CLI as a Python literal
+_LITERAL_FIELDS = tuple(k for k, (_, f) in FIELDS.items() if "dict" in str(f.type) and "|" in str(f.type))
 
 def _coerce(key:str, value, default):
     "Coerce a CLI string `value` for field `key` to the type of its `default`; a bad value names the field."

@@ -172,6 +172,12 @@ class SFTSettings:
     sft_max_length:int = setting(512, "SFT max tokens per sample", paper=16384,
                                  why="16384 tokens, room for R1-length traces (the paper gives no cutoff)")
     sft_max_steps:int = setting(2, "SFT max optimizer steps (-1 = full epochs)", paper=-1)
+    sft_select_k:int = setting(0, "samples per RL-pool prompt (`data/rl.jsonl`, never the test split) to choose the "
+                               "SFT checkpoint: one is saved each epoch and the one with the highest pass@k is kept "
+                               "(0 = the last)")
+    sft_select_temperature:float = setting(1.0, "temperature of those samples: GRPO's rollout temperature, so "
+                                           "GRPO's pass-rate filter reuses them")
+    sft_select_max_tokens:int = setting(48, "max new tokens per such sample (GRPO's `grpo_max_completion_length`)")
 
 # %% ../nbs/00_core.ipynb #6a0cd684
 @dataclass
@@ -306,11 +312,14 @@ _TINY = dict(
     eval_batch_size=32, eval_per_benchmark=dict(synthetic=dict(eval_n=64), finqa=dict(eval_n=2, eval_max_new_tokens=64),
                                                 tfns=dict(eval_n=8, eval_max_new_tokens=64)))
 _CPU = dict(   # "does RL help?" on a laptop: a larger SFT, fresh RL prompts, groups of 8, a 200-item held-out split
-    profile="cpu", synthetic_train_n=192, synthetic_test_n=200, synthetic_rl_n=96, max_per_source=32,
+    profile="cpu", synthetic_train_n=192, synthetic_test_n=200, synthetic_rl_n=32, max_per_source=32,
     allow_hub_download=True, sft_epochs=2, sft_max_steps=-1, sft_lr=2e-3,
-    grpo_num_generations=8, grpo_batch_size=16, grpo_max_steps=20, grpo_max_completion_length=192, grpo_lr=5e-5,
-    grpo_beta=0.0, grpo_loss_type="dr_grpo", grpo_temperature=1.0, grpo_include_sft_prompts=False,
-    eval_base=False, eval_benchmarks=["synthetic"], eval_n=200, eval_max_new_tokens=192, eval_batch_size=40)
+    sft_select_k=4, sft_select_temperature=1.0, sft_select_max_tokens=192,   # the checkpoint with the best pass@4
+    grpo_pass_rate_k=4, grpo_num_generations=8, grpo_batch_size=16, grpo_max_steps=12, grpo_num_iterations=2,
+    grpo_epsilon_high=0.28, grpo_max_completion_length=192, grpo_lr=5e-5, grpo_beta=0.0, grpo_loss_type="dr_grpo",
+    grpo_temperature=1.0, grpo_include_sft_prompts=False,
+    eval_base=False, eval_benchmarks=["synthetic"], eval_n=200, eval_max_new_tokens=192, eval_batch_size=40,
+    eval_samples=2)
 PROFILES = dict(smoke=_BASE, tiny={**_BASE, **_TINY}, cpu={**_BASE,
                                                            **_CPU}, paper={**_BASE, **PAPER, "profile": "paper"})
 

@@ -9,13 +9,14 @@ from contextlib import nullcontext
 from pathlib import Path
 from .core import (ConfigError, REPORTING_FIELDS, StageRecord, cfg_digest, cuda_vllm_available, prompt_messages,
                         read_json, read_jsonl, seed_everything, stage, write_json, write_jsonl)
-from .train import add_lora, device_kwargs, is_main_process, train_and_save, trainer_callbacks, trainer_log
+from .train import (add_lora, device_kwargs, is_main_process, pass_rates, train_and_save, trainer_callbacks,
+                         trainer_log)
 from .llm import Generator, ResultCache, cached_generate, load_model, local_generator, pick_backend
 from .rewards import accuracy_reward, reward_functions
 
 # %% auto #0
-__all__ = ['grpo_dataset', 'pass_rates', 'select_learnable', 'vllm_settings', 'grpo_config', 'resume_checkpoint', 'grpo_trainer',
-           'grpo_log', 'running_mean', 'plot_rewards', 'run_stage']
+__all__ = ['grpo_dataset', 'select_learnable', 'vllm_settings', 'grpo_config', 'resume_checkpoint', 'grpo_trainer', 'grpo_log',
+           'running_mean', 'plot_rewards', 'run_stage']
 
 # %% ../nbs/05_grpo.ipynb #c0428c65
 def grpo_dataset(*sources:tuple[str, list[dict]], # (file name, records) pairs: the RL set, then the SFT set
@@ -33,24 +34,6 @@ def grpo_dataset(*sources:tuple[str, list[dict]], # (file name, records) pairs: 
                              answer_type=r.get("answer_type") or None))
     if not rows: raise ValueError(f"no GRPO prompts in {[s for s, _ in sources]}")
     return Dataset.from_list(rows)
-
-# %% ../nbs/05_grpo.ipynb #dfe412a4
-def pass_rates(gen:Generator,       # the SFT model with the rollout sampling: `local_generator(model, temperature=1.0)`
-               records:list[dict],  # candidate prompts with gold `answer`
-               k:int,               # samples per prompt
-               cache:ResultCache,   # resumable store of the samples
-               seed:int=0,          # sample j uses seed + j
-               progress:bool=True) -> list[dict]:
-    "Per record: {id, passes, k, pass_rate, errors} over `k` sampled completions, scored by `accuracy_reward` (rules)."
-    prompts, hits, errors = [prompt_messages(r) for r in records], [0] * len(records), [0] * len(records)
-    for j in range(k):
-        entries, _ = cached_generate(gen.with_sampling(seed=seed + j), cache, prompts, records,
-                                     desc=f"pass rate, sample {j + 1}/{k}",
-                                     progress=progress)
-        for i, (e, r) in enumerate(zip(entries, records)):
-            errors[i] += bool(e.get("error"))
-            hits[i] += int(accuracy_reward([e.get("content") or ""], [r["answer"]], [r.get("answer_type")])[0])
-    return [dict(id=r["id"], passes=h, k=k, pass_rate=h / k, errors=n) for r, h, n in zip(records, hits, errors)]
 
 # %% ../nbs/05_grpo.ipynb #eda2f62d
 def select_learnable(records:list[dict], rates:list[dict],
@@ -177,9 +160,12 @@ def _select_prompts(run_dir:Path, cfg:dict, sources:list[tuple[str, list[dict]]]
     k = cfg["grpo_pass_rate_k"]
     if not k: return sources, {}
     records = list({r["id"]: r for _, recs in sources for r in recs}.values())
+    cache, sft_samples = run_dir/"models/grpo/pass_rate_samples.jsonl", run_dir/"models/sft/selection_samples.jsonl"
+    if sft_samples.exists() and not cache.exists():   # the SFT stage sampled this model: same model and sampling reuse
+        cache.parent.mkdir(parents=True, exist_ok=True); shutil.copy(sft_samples, cache)
     gen = local_generator(run_dir/"models/sft/merged", temperature=cfg["grpo_temperature"], top_p=1.0,
                           max_tokens=cfg["grpo_max_completion_length"], seed=cfg["seed"], batch_size=16)
-    try: rates = pass_rates(gen, records, k, ResultCache(run_dir/"models/grpo/pass_rate_samples.jsonl"), cfg["seed"])
+    try: rates = pass_rates(gen, records, k, ResultCache(cache), cfg["seed"])
     finally: gen.close()
     write_jsonl(run_dir/"models/grpo/pass_rates.jsonl", rates)
     keep = {r["id"] for r in select_learnable(records, rates, cfg["grpo_pass_rate_min"], cfg["grpo_pass_rate_max"])}
@@ -187,8 +173,8 @@ def _select_prompts(run_dir:Path, cfg:dict, sources:list[tuple[str, list[dict]]]
                   never_solved=sum(r["pass_rate"] == 0 for r in rates), learnable=len(keep),
                   sample_errors=sum(r["errors"] for r in rates))
     if not keep:
-        print(f"[grpo] warning: no prompt has 0 < pass rate < 1 over "
-              f"{k} samples ({counts}); training on all {len(records)}")
+        print(f"[grpo] warning: no prompt has a pass rate in [{cfg['grpo_pass_rate_min']}, "
+              f"{cfg['grpo_pass_rate_max']}] over {k} samples ({counts}); training on all {len(records)}")
         return sources, dict(counts, fallback_all=True)
     return [(s, [r for r in recs if r["id"] in keep]) for s, recs in sources], counts
 

@@ -6,14 +6,14 @@
 from __future__ import annotations
 import os, time
 from pathlib import Path
-from .core import cuda_available, importable, train_bf16, write_json
-from .llm import merge_adapter
+from .core import answer_correct, cuda_available, extract_answer, importable, prompt_messages, train_bf16, write_json
+from .llm import Generator, ResultCache, cached_generate, merge_adapter
 if cuda_available(): importable("unsloth")   # Unsloth patches transformers / TRL / PEFT: import it before them
 from transformers import TrainerCallback
 
 # %% auto #0
 __all__ = ['LLAMA_LINEAR', 'lora_targets', 'lora_kwargs', 'add_lora', 'tracking', 'StepTimer', 'trainer_callbacks',
-           'device_kwargs', 'trainer_log', 'is_main_process', 'save_models', 'train_and_save']
+           'device_kwargs', 'trainer_log', 'is_main_process', 'save_models', 'train_and_save', 'pass_rates']
 
 # %% ../nbs/03a_train.ipynb #f67a1800
 LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -138,3 +138,20 @@ def train_and_save(trainer,          # a TRL trainer over a LoRA model (SFT or G
     if is_main_process():
         st.output(*paths); st.output(write_json(Path(out_dir)/"log.json", log), plot_fn(log["steps"], plot_path))
     return log
+
+# %% ../nbs/03a_train.ipynb #5025295c
+def pass_rates(gen:Generator,       # the model with the rollout sampling: `local_generator(model, temperature=1.0)`
+               records:list[dict],  # prompts with a gold `answer` (and optional `answer_type`)
+               k:int,               # samples per prompt
+               cache:ResultCache,   # resumable store of the samples
+               seed:int=0,          # sample j uses seed + j
+               progress:bool=True) -> list[dict]:
+    "Per record: {id, passes, k, pass_rate, errors} over `k` sampled completions, scored by `answer_correct`."
+    prompts, hits, errors = [prompt_messages(r) for r in records], [0] * len(records), [0] * len(records)
+    for j in range(k):
+        entries, _ = cached_generate(gen.with_sampling(seed=seed + j), cache, prompts, records,
+                                     desc=f"pass rate, sample {j + 1}/{k}", progress=progress)
+        for i, (e, r) in enumerate(zip(entries, records)):
+            errors[i] += bool(e.get("error"))
+            hits[i] += answer_correct(extract_answer(e.get("content") or ""), r["answer"], r.get("answer_type"))
+    return [dict(id=r["id"], passes=h, k=k, pass_rate=h / k, errors=n) for r, h, n in zip(records, hits, errors)]

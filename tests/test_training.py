@@ -25,9 +25,9 @@ def test_sft_keeps_the_checkpoint_with_the_best_pass_at_k_and_grpo_reuses_its_sa
     from finr1.core import file_digest
     from finr1.grpo import run_stage as grpo_stage
     from finr1.sft import run_stage as sft_stage
-    run_dir, cfg = smoke_run(tmp_path, "sft", sft_select_k=2, sft_epochs=2, sft_max_steps=-1, sft_select_max_tokens=32,
-                             synthetic_rl_n=4, grpo_pass_rate_k=2, grpo_max_completion_length=32, grpo_max_steps=1,
-                             grpo_include_sft_prompts=False)
+    over = dict(sft_select_k=2, sft_epochs=2, sft_max_steps=-1, sft_select_max_tokens=32, synthetic_rl_n=4,
+                grpo_pass_rate_k=2, grpo_max_completion_length=32, grpo_max_steps=1, grpo_include_sft_prompts=False)
+    run_dir, cfg = smoke_run(tmp_path, "sft", **over)
     counts = sft_stage(run_dir, cfg)
     sel = read_json(run_dir/"models/sft/checkpoint_selection.json")
     assert [c["epoch"] for c in sel["candidates"]] == [1.0, 2.0]            # one checkpoint per epoch
@@ -36,7 +36,7 @@ def test_sft_keeps_the_checkpoint_with_the_best_pass_at_k_and_grpo_reuses_its_sa
     assert file_digest(run_dir/"models/sft/merged") == file_digest(chosen/"merged")   # the kept model is the chosen one
     samples = run_dir/"models/sft/selection_samples.jsonl"
     assert len(samples.read_text().splitlines()) == 2 * 4 * 2               # checkpoints × prompts × samples
-    grpo_stage(run_dir, cfg)
+    grpo_stage(*open_run(run_dir, "smoke", over, "grpo"))                  # the grpo stage's own view of the profile
     cache = run_dir/"models/grpo/pass_rate_samples.jsonl"
     assert len(cache.read_text().splitlines()) == 16                         # GRPO's filter drew no sample of its own
     rates = [json.loads(l) for l in open(run_dir/"models/grpo/pass_rates.jsonl")]

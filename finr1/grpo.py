@@ -9,10 +9,10 @@ from contextlib import nullcontext
 from pathlib import Path
 from .core import (ConfigError, REPORTING_FIELDS, StageRecord, cfg_digest, cuda_vllm_available, prompt_messages,
                         read_json, read_jsonl, seed_everything, stage, write_json, write_jsonl)
-from .train import (add_lora, device_kwargs, is_main_process, pass_rates, train_and_save, trainer_callbacks,
+from .train import (add_lora, device_kwargs, is_main_process, model_pass_rates, train_and_save, trainer_callbacks,
                          trainer_log)
-from .llm import Generator, ResultCache, cached_generate, load_model, local_generator, pick_backend
-from .rewards import accuracy_reward, reward_functions
+from .llm import ResultCache, load_model, pick_backend
+from .rewards import reward_functions
 
 # %% auto #0
 __all__ = ['grpo_dataset', 'select_learnable', 'vllm_settings', 'grpo_config', 'resume_checkpoint', 'grpo_trainer', 'grpo_log',
@@ -163,10 +163,8 @@ def _select_prompts(run_dir:Path, cfg:dict, sources:list[tuple[str, list[dict]]]
     cache, sft_samples = run_dir/"models/grpo/pass_rate_samples.jsonl", run_dir/"models/sft/selection_samples.jsonl"
     if sft_samples.exists() and not cache.exists():   # the SFT stage sampled this model: same model and sampling reuse
         cache.parent.mkdir(parents=True, exist_ok=True); shutil.copy(sft_samples, cache)
-    gen = local_generator(run_dir/"models/sft/merged", temperature=cfg["grpo_temperature"], top_p=1.0,
-                          max_tokens=cfg["grpo_max_completion_length"], seed=cfg["seed"], batch_size=16)
-    try: rates = pass_rates(gen, records, k, ResultCache(cache), cfg["seed"])
-    finally: gen.close()
+    rates = model_pass_rates(run_dir/"models/sft/merged", records, k, ResultCache(cache), cfg["grpo_temperature"],
+                             cfg["grpo_max_completion_length"], cfg["seed"])
     write_jsonl(run_dir/"models/grpo/pass_rates.jsonl", rates)
     keep = {r["id"] for r in select_learnable(records, rates, cfg["grpo_pass_rate_min"], cfg["grpo_pass_rate_max"])}
     counts = dict(candidates=len(rates), always_solved=sum(r["pass_rate"] == 1 for r in rates),

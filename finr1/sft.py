@@ -8,12 +8,12 @@ __all__ = ['sft_dataset', 'sft_config', 'sft_trainer', 'sft_log', 'plot_loss', '
 
 # %% ../nbs/04_sft.ipynb #55c97e0f
 import json, shutil
-from .train import (add_lora, device_kwargs, is_main_process, pass_rates, train_and_save, trainer_callbacks,
+from .train import (add_lora, device_kwargs, is_main_process, model_pass_rates, train_and_save, trainer_callbacks,
                          trainer_log)
 from contextlib import nullcontext
 from pathlib import Path
 from .core import StageRecord, read_jsonl, seed_everything, sft_sample, stage, stage_input, write_json
-from .llm import ResultCache, load_model, local_generator, merge_adapter, pick_backend
+from .llm import ResultCache, load_model, merge_adapter, pick_backend
 
 # %% ../nbs/04_sft.ipynb #1929e2e4
 def sft_dataset(records:list[dict],   # records with `question`, `answer` and the accepted `reasoning`
@@ -96,11 +96,8 @@ def checkpoint_pass_at_k(ckpt:Path,         # a `checkpoint-N` directory holding
                          cache:ResultCache,  # where the samples go
                         ) -> dict:
     "pass@k and pass@1 of `ckpt` on `records`: its adapter merged into `ckpt/merged`, sampled as GRPO's rollouts."
-    merged = merge_adapter(ckpt, ckpt/"merged")
-    gen = local_generator(merged, temperature=cfg["sft_select_temperature"], top_p=1.0,
-                          max_tokens=cfg["sft_select_max_tokens"], seed=cfg["seed"], batch_size=16)
-    try: rates = pass_rates(gen, records, cfg["sft_select_k"], cache, cfg["seed"])
-    finally: gen.close()
+    rates = model_pass_rates(merge_adapter(ckpt, ckpt/"merged"), records, cfg["sft_select_k"], cache,
+                             cfg["sft_select_temperature"], cfg["sft_select_max_tokens"], cfg["seed"])
     state = ckpt/"trainer_state.json"
     epoch = json.loads(state.read_text()).get("epoch") if state.exists() else None
     return dict(checkpoint=ckpt.name, step=int(ckpt.name.rsplit("-", 1)[1]), epoch=epoch, k=cfg["sft_select_k"],

@@ -7,13 +7,14 @@ from __future__ import annotations
 import os, time
 from pathlib import Path
 from .core import answer_correct, cuda_available, extract_answer, importable, prompt_messages, train_bf16, write_json
-from .llm import Generator, ResultCache, cached_generate, merge_adapter
+from .llm import Generator, ResultCache, cached_generate, local_generator, merge_adapter
 if cuda_available(): importable("unsloth")   # Unsloth patches transformers / TRL / PEFT: import it before them
 from transformers import TrainerCallback
 
 # %% auto #0
 __all__ = ['LLAMA_LINEAR', 'lora_targets', 'lora_kwargs', 'add_lora', 'tracking', 'StepTimer', 'trainer_callbacks',
-           'device_kwargs', 'trainer_log', 'is_main_process', 'save_models', 'train_and_save', 'pass_rates']
+           'device_kwargs', 'trainer_log', 'is_main_process', 'save_models', 'train_and_save', 'pass_rates',
+           'model_pass_rates']
 
 # %% ../nbs/03a_train.ipynb #f67a1800
 LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -155,3 +156,17 @@ def pass_rates(gen:Generator,       # the model with the rollout sampling: `loca
             errors[i] += bool(e.get("error"))
             hits[i] += answer_correct(extract_answer(e.get("content") or ""), r["answer"], r.get("answer_type"))
     return [dict(id=r["id"], passes=h, k=k, pass_rate=h / k, errors=n) for r, h, n in zip(records, hits, errors)]
+
+# %% ../nbs/03a_train.ipynb #e0b660fe
+def model_pass_rates(model:str|Path,      # a model directory (or "embedded")
+                     records:list[dict],  # prompts with a gold `answer`
+                     k:int,               # samples per prompt
+                     cache:ResultCache,   # resumable store of the samples
+                     temperature:float,   # the rollout temperature
+                     max_tokens:int,      # max new tokens per sample
+                     seed:int=0,          # sample j uses seed + j
+                    ) -> list[dict]:
+    "`pass_rates` of `model`, sampled as GRPO's rollouts are (top_p 1); one sampling, so the SFT and GRPO stages share keys."
+    gen = local_generator(model, temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed, batch_size=16)
+    try: return pass_rates(gen, records, k, cache, seed)
+    finally: gen.close()

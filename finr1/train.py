@@ -166,7 +166,7 @@ def model_pass_rates(model:str|Path,      # a model directory (or "embedded")
                      max_tokens:int,      # max new tokens per sample
                      seed:int=0,          # sample j uses seed + j
                     ) -> list[dict]:
-    "`pass_rates` of `model`, sampled as GRPO's rollouts are (top_p 1); one sampling, so the SFT and GRPO stages share keys."
+    "`pass_rates` of `model`, sampled as GRPO's rollouts are (top_p 1), so the SFT and GRPO stages share cache keys."
     gen = local_generator(model, temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed, batch_size=16)
     try: return pass_rates(gen, records, k, cache, seed)
     finally: gen.close()

@@ -634,6 +634,7 @@ def stage(run_dir:str|Path, # run directory
     if undeclared:   # the stage read a field its declaration lacks: --resume could skip it after that field changed
         ent["undeclared_fields"] = undeclared
         warnings.warn(f"stage {name!r} read profile fields missing from STAGE_FIELDS[{name!r}]: {undeclared}")
+    if hasattr(cfg, "read"): cfg.read.clear()   # the next stage run with this profile counts only its own reads
     man[name] = ent
     write_json(run_dir/"manifest.json", man)
 

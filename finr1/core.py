@@ -47,7 +47,7 @@ def setting(default,            # the value every profile starts from (`smoke` k
 class RunSettings:
     "What every stage shares: the profile's name and seed, and whether and how a run is watched."
     stage:ClassVar[str|None] = None
-    profile:str = setting("smoke", "profile name: smoke | tiny | cpu | paper", also=("data", "filter", "eval"))
+    profile:str = setting("smoke", "profile name: smoke | tiny | cpu | gpu | paper", also=("data", "filter", "eval"))
     seed:int = setting(42, "global random seed (data sampling, generator, training)",
                        also=("data", "distill", "sft", "grpo", "eval"))
     require_gpu:bool = setting(False, "stop before the first stage unless a CUDA GPU is usable (a 7B run on CPU would "
@@ -150,6 +150,10 @@ class ModelSettings:
     load_in_4bit:bool = setting(False, "load the base model in "
                                        "4 bit (Unsloth / bitsandbytes, GPU only)", also=("grpo",))
     max_seq_length:int = setting(1024, "maximum sequence length for training", also=("grpo",), paper=16384)
+    generation_engine:str = setting("auto", "how a transformers model decodes (eval, pass-rate samples, GRPO "
+                                    "rollouts without vLLM): auto (continuous batching on CUDA, else padded) | padded "
+                                    "(`generate` over left-padded batches) | continuous (transformers' continuous "
+                                    "batching: paged KV cache, CUDA graphs)", also=("grpo", "eval"))
     train_bf16:str = setting("auto", "bf16 autocast for the training passes: auto (a GPU with bf16, or a CPU with "
                              "AVX512-BF16 / AMX instructions) | true | false", also=("grpo",))
 
@@ -172,6 +176,8 @@ class SFTSettings:
     sft_max_length:int = setting(512, "SFT max tokens per sample", paper=16384,
                                  why="16384 tokens, room for R1-length traces (the paper gives no cutoff)")
     sft_max_steps:int = setting(2, "SFT max optimizer steps (-1 = full epochs)", paper=-1)
+    sft_group_by_length:bool = setting(False, "batch samples of similar length together (transformers' "
+                                       "`group_by_length` sampler): less padding in large batches")
     sft_select_k:int = setting(0, "samples per RL-pool prompt (`data/rl.jsonl`, never the test split) to choose the "
                                "SFT checkpoint: one is saved each epoch and the one with the highest pass@k is kept "
                                "(0 = the last)")
@@ -202,6 +208,9 @@ class GRPOSettings:
                                   why="8 completions × 4 accumulation = 4 "
                                       "prompts × group of 8 per optimizer step")
     grpo_grad_accum:int = setting(1, "GRPO gradient accumulation steps", paper=4)
+    grpo_steps_per_generation:int|None = setting(None, "optimizer steps per rollout batch (TRL's "
+                                                 "`steps_per_generation`): one generation of batch × this many "
+                                                 "completions feeds that many steps (None = grpo_grad_accum)")
     grpo_temperature:float = setting(1.0, "GRPO rollout sampling temperature")
     grpo_use_vllm:bool = setting(False, "GRPO rollouts through vLLM — GPU only", paper=True)
     grpo_vllm_mode:str = setting("colocate", "vLLM mode for GRPO rollouts: colocate (in the training process) | server "
@@ -320,8 +329,16 @@ _CPU = dict(   # "does RL help?" on a laptop: a larger SFT, fresh RL prompts, gr
     grpo_temperature=1.0, grpo_include_sft_prompts=False,
     eval_base=False, eval_benchmarks=["synthetic"], eval_n=200, eval_max_new_tokens=192, eval_batch_size=40,
     eval_samples=2)
-PROFILES = dict(smoke=_BASE, tiny={**_BASE, **_TINY}, cpu={**_BASE,
-                                                           **_CPU}, paper={**_BASE, **PAPER, "profile": "paper"})
+_GPU = dict(   # "does RL add to SFT?" on one GPU in ten minutes: sizes that resolve a 3-point difference
+    profile="gpu", require_gpu=True, synthetic_train_n=2048, synthetic_test_n=1000, synthetic_rl_n=512,
+    max_per_source=32, sft_epochs=2, sft_max_steps=-1, sft_lr=2e-3, sft_batch_size=32, sft_group_by_length=True,
+    grpo_pass_rate_k=8, grpo_num_generations=8, grpo_batch_size=32, grpo_steps_per_generation=8, grpo_max_steps=100,
+    grpo_epsilon_high=0.28, grpo_max_completion_length=192, grpo_lr=5e-5, grpo_beta=0.0, grpo_loss_type="dr_grpo",
+    grpo_temperature=1.0, grpo_include_sft_prompts=False,
+    eval_base=False, eval_benchmarks=["synthetic"], eval_n=1000, eval_max_new_tokens=192, eval_batch_size=256,
+    eval_samples=4)
+PROFILES = dict(smoke=_BASE, tiny={**_BASE, **_TINY}, cpu={**_BASE, **_CPU}, gpu={**_BASE, **_GPU},
+                paper={**_BASE, **PAPER, "profile": "paper"})
 
 # %% ../nbs/00_core.ipynb #f51a7eb2
 STAGE_FIELDS = {s: [k for k, (owner, f) in FIELDS.items() if owner == s or s in f.metadata["also"]]
@@ -378,7 +395,7 @@ class Profile(dict):
     def get(self, k, default=None): self.read.add(k); return super().get(k, default)
 
 # %% ../nbs/00_core.ipynb #d74ae77f
-def load_profile(name:str="smoke", # smoke | tiny | cpu | paper
+def load_profile(name:str="smoke", # smoke | tiny | cpu | gpu | paper
                  **overrides) -> Profile:
     "The resolved profile `name` with `overrides` applied (CLI strings coerced to the field's type)."
     if name not in PROFILES: raise ConfigError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")

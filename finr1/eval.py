@@ -241,7 +241,8 @@ def make_generator(model:str|Path, # model directory, hub id, or API model name
         return OpenAIGenerator(str(model), cfg["eval_base_url"],
                                "OPENAI_API_KEY", cache_model=model_id(model), **client_settings(cfg))
     engine = vllm_engine_kwargs(cfg) if backend == "vllm" else {}
-    return local_generator(model, backend=backend, batch_size=cfg["eval_batch_size"], **engine)
+    return local_generator(model, backend=backend, batch_size=cfg["eval_batch_size"],
+                           engine=cfg["generation_engine"], **engine)
 
 # %% ../nbs/06_eval.ipynb #dee1cbb0
 def eval_sampling(gen:Generator, settings:dict,

@@ -11,12 +11,12 @@ from .core import (ConfigError, REPORTING_FIELDS, StageRecord, cfg_digest, cuda_
                         read_json, read_jsonl, seed_everything, stage, write_json, write_jsonl)
 from .train import (add_lora, device_kwargs, is_main_process, model_pass_rates, train_and_save, trainer_callbacks,
                          trainer_log)
-from .llm import ResultCache, load_model, pick_backend
+from .llm import ResultCache, load_model, pick_backend, pick_engine
 from .rewards import reward_functions
 
 # %% auto #0
-__all__ = ['grpo_dataset', 'select_learnable', 'vllm_settings', 'grpo_config', 'resume_checkpoint', 'grpo_trainer', 'grpo_log',
-           'running_mean', 'plot_rewards', 'run_stage']
+__all__ = ['grpo_dataset', 'select_learnable', 'vllm_settings', 'rollout_settings', 'grpo_config', 'resume_checkpoint',
+           'grpo_trainer', 'grpo_log', 'running_mean', 'plot_rewards', 'run_stage']
 
 # %% ../nbs/05_grpo.ipynb #c0428c65
 def grpo_dataset(*sources:tuple[str, list[dict]], # (file name, records) pairs: the RL set, then the SFT set
@@ -57,26 +57,37 @@ def vllm_settings(cfg:dict, # resolved profile
                     vllm_server_port=cfg["grpo_vllm_server_port"])
     raise ConfigError(f"grpo_vllm_mode must be colocate or server, got {cfg['grpo_vllm_mode']!r}")
 
+# %% ../nbs/05_grpo.ipynb #afc8f40f
+def rollout_settings(cfg:dict, # resolved profile (`generation_engine`, `grpo_steps_per_generation`)
+                     use_vllm:bool=False, # rollouts through vLLM (then `vllm_settings` decide)
+                    ) -> dict:
+    "`GRPOConfig`'s generation fields for the profile: vLLM's, or transformers' engine and its training precision."
+    out = dict(steps_per_generation=cfg["grpo_steps_per_generation"])
+    if use_vllm: return dict(out, **vllm_settings(cfg))
+    if pick_engine(cfg["generation_engine"]) != "continuous": return out
+    return dict(out, use_transformers_continuous_batching=True, bf16=False)
+
+
 # %% ../nbs/05_grpo.ipynb #3496d913
 def grpo_config(cfg:dict,            # resolved profile
                 output_dir:str|Path,  # checkpoints
                 use_vllm:bool|None=None, # vLLM rollouts as the profile asks; None = only where CUDA and vLLM are usable
                 **kw):                # any other `GRPOConfig` field
-    "TRL `GRPOConfig` from a profile (vLLM colocate on GPU when asked, CPU-safe settings otherwise)."
+    "TRL `GRPOConfig` from a profile: vLLM or transformers rollouts (`rollout_settings`), CPU-safe settings on CPU."
     from trl import GRPOConfig
     G, B = cfg["grpo_num_generations"], cfg["grpo_batch_size"]
     if (B * cfg["grpo_grad_accum"]) % G:
         raise ValueError(f"grpo_batch_size × grpo_grad_accum = {B * cfg['grpo_grad_accum']} must be divisible by "
                          f"grpo_num_generations = {G}")
     if use_vllm is None: use_vllm = cuda_vllm_available()   # no CUDA or no vLLM: transformers rollouts
-    vllm = vllm_settings(cfg) if use_vllm else {}
+    fields = {**device_kwargs(cfg), **rollout_settings(cfg, use_vllm)}
     return GRPOConfig(output_dir=str(output_dir), per_device_train_batch_size=B,
                       gradient_accumulation_steps=cfg["grpo_grad_accum"],
         num_generations=G, max_completion_length=cfg["grpo_max_completion_length"], beta=cfg["grpo_beta"],
         loss_type=cfg["grpo_loss_type"], learning_rate=cfg["grpo_lr"], max_steps=cfg["grpo_max_steps"],
         temperature=cfg["grpo_temperature"], seed=cfg["seed"], data_seed=cfg["seed"],
         epsilon_high=cfg["grpo_epsilon_high"], num_iterations=cfg["grpo_num_iterations"],
-        **vllm, **device_kwargs(cfg),
+        **fields,
         logging_steps=1, save_strategy="steps", save_steps=max(1, cfg["grpo_max_steps"] // 4), save_total_limit=2,
         **{"report_to": "none", "dataloader_num_workers": 0, **kw})
 
@@ -164,7 +175,7 @@ def _select_prompts(run_dir:Path, cfg:dict, sources:list[tuple[str, list[dict]]]
     if sft_samples.exists() and not cache.exists():   # the SFT stage sampled this model: same model and sampling reuse
         cache.parent.mkdir(parents=True, exist_ok=True); shutil.copy(sft_samples, cache)
     rates = model_pass_rates(run_dir/"models/sft/merged", records, k, ResultCache(cache), cfg["grpo_temperature"],
-                             cfg["grpo_max_completion_length"], cfg["seed"])
+                             cfg["grpo_max_completion_length"], cfg["seed"], cfg["generation_engine"])
     write_jsonl(run_dir/"models/grpo/pass_rates.jsonl", rates)
     keep = {r["id"] for r in select_learnable(records, rates, cfg["grpo_pass_rate_min"], cfg["grpo_pass_rate_max"])}
     counts = dict(candidates=len(rates), always_solved=sum(r["pass_rate"] == 1 for r in rates),

@@ -17,14 +17,14 @@ from .core import (is_hub_id, ConfigError, answer_type, answer_correct, cuda_ava
                         extract_answer, file_digest, importable, prompt_messages, unbox, write_jsonl)
 
 # %% auto #0
-__all__ = ['RETRYABLE', 'LOCAL_HOSTS', 'EMBEDDED_GGUF', 'BACKENDS', 'BINARY_REMINDER', 'ANSWER_MAX_CHARS', 'CRITERIA',
+__all__ = ['RETRYABLE', 'LOCAL_HOSTS', 'EMBEDDED_GGUF', 'BACKENDS', 'ENGINES', 'BINARY_REMINDER', 'ANSWER_MAX_CHARS', 'CRITERIA',
            'RUBRIC_REMINDER', 'split_reasoning', 'final_answer', 'make_result', 'result_from_text', 'prompt_hash',
            'cache_key', 'ResultCache', 'Generator', 'base_urls', 'api_key_from_env', 'MalformedReply', 'classify_error',
            'backoff_delay', 'OpenAIGenerator', 'parse_completion', 'run_sync', 'cache_dir', 'embedded_gguf_path',
            'embedded_model_dir', 'resolve_model', 'pick_backend', 'device_map_for', 'unsloth_load_kwargs', 'load_model',
-           'merge_adapter', 'model_id', 'HFGenerator', 'generate_text', 'VLLMGenerator', 'local_generator',
-           'cached_generate', 'answer_judge_messages', 'parse_binary', 'client_settings', 'judge_client', 'make_judge',
-           'ask_judge', 'AnswerJudge', 'reasoning_judge_messages', 'parse_rubric']
+           'merge_adapter', 'model_id', 'pick_engine', 'HFGenerator', 'generate_text', 'VLLMGenerator',
+           'local_generator', 'cached_generate', 'answer_judge_messages', 'parse_binary', 'client_settings',
+           'judge_client', 'make_judge', 'ask_judge', 'AnswerJudge', 'reasoning_judge_messages', 'parse_rubric']
 
 # %% ../nbs/00a_llm.ipynb #dde8f171
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.S)
@@ -464,11 +464,24 @@ def _gen_kwargs(s:dict) -> dict:
     return kw
 
 # %% ../nbs/00a_llm.ipynb #873c8a35
-def _n_generated(row, eos_ids:set) -> int:
+def _n_generated(row:list[int], eos_ids:set) -> int:
     "Tokens generated in `row` up to and including the first EOS (the rest is padding)."
-    for i, t in enumerate(row.tolist()):
+    for i, t in enumerate(row):
         if t in eos_ids: return i + 1
     return len(row)
+
+
+# %% ../nbs/00a_llm.ipynb #27b42c48
+ENGINES = ("auto", "padded", "continuous")
+
+def pick_engine(engine:str="auto",     # auto | padded | continuous
+                cuda:bool|None=None,   # CUDA present (default: ask torch)
+               ) -> str:
+    "The concrete decoding engine of a transformers model: continuous batching on CUDA, padded `generate` elsewhere."
+    if engine not in ENGINES: raise ConfigError(f"generation_engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine != "auto": return engine
+    return "continuous" if (cuda_available() if cuda is None else cuda) else "padded"
+
 
 # %% ../nbs/00a_llm.ipynb #596b7bcc
 class HFGenerator(Generator):
@@ -478,14 +491,17 @@ class HFGenerator(Generator):
     def __init__(self, model:str|Path|tuple="embedded",
                  temperature:float=0.6, top_p:float=0.95, max_tokens:int=512, seed:int=0,
                  repetition_penalty:float=1.0,
-                 batch_size:int=8,      # prompts per `generate` call (1 = one at a time)
+                 batch_size:int=8,      # prompts per `generate` call (1 = one at a time; the padded engine)
                  progress:bool=True,
+                 engine:str="auto",     # padded `generate` | continuous batching | auto (continuous on CUDA)
                  **generate_kw):        # more `model.generate` arguments, e.g. a `TextIteratorStreamer` (`finr1 ask`)
         if isinstance(model, tuple): (self._lm, self._tok), self.model = model, "in-memory"
         else: self._lm = self._tok = None; self.model = str(model)
         self.batch_size, self.progress, self.generate_kw = max(1, int(batch_size)), progress, generate_kw
+        self.engine = "padded" if generate_kw else pick_engine(engine)   # a streamer needs `generate`
         self.sampling = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
-                             **({"repetition_penalty": repetition_penalty} if repetition_penalty != 1.0 else {}))
+                             **({"repetition_penalty": repetition_penalty} if repetition_penalty != 1.0 else {}),
+                             **({"_engine": "continuous"} if self.engine == "continuous" else {}))
     @property
     def id(self) -> str:
         return "hf:in-memory" if self.model == "in-memory" else f"hf:{model_id(resolve_model(self.model))}"
@@ -500,14 +516,19 @@ class HFGenerator(Generator):
         self._lm = self._tok = None; gc.collect()
         if torch.cuda.is_available(): torch.cuda.empty_cache()
 
+
 # %% ../nbs/00a_llm.ipynb #d39968ba
 @patch
 def _generate(self:HFGenerator, batch, records, done):
     import torch
     lm, tok = self.load(); s = self.sampling
     texts = [tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in batch]
-    lengths = [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
-    order, eos = sorted(range(len(texts)), key=lambda i: -lengths[i]), set(lm.generation_config.eos_token_id or [])
+    ids = tok(texts, add_special_tokens=False)["input_ids"]
+    lengths, eos = [len(x) for x in ids], set(lm.generation_config.eos_token_id or [])
+    # transformers' continuous batching drops a repetition penalty: such a request goes through `generate`
+    if self.engine == "continuous" and (s.get("repetition_penalty") or 1.0) == 1.0:
+        return self._generate_continuous(ids, eos, done)
+    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
     side, tok.padding_side = tok.padding_side, "left"
     torch.manual_seed(s.get("seed") or 0); lm.eval()
     try:
@@ -519,12 +540,40 @@ def _generate(self:HFGenerator, batch, records, done):
                 out = lm.generate(**enc, **_gen_kwargs(s), pad_token_id=tok.pad_token_id, **self.generate_kw)
             dt = time.perf_counter() - t0
             for i, row in zip(idx, out[:, enc["input_ids"].shape[1]:]):
-                n = _n_generated(row, eos)
-                done(i, result_from_text(tok.decode(row[:n], skip_special_tokens=True), latency=dt, batch=len(idx),
-                                         usage=dict(prompt_tokens=lengths[i], completion_tokens=n),
-                                         finish_reason="length" if n >= s["max_tokens"]
-                                         and int(row[n - 1]) not in eos else "stop"))
+                done(i, self._result(row.tolist(), lengths[i], eos, dt, batch=len(idx)))
     finally: tok.padding_side = side
+
+
+# %% ../nbs/00a_llm.ipynb #3a8fb121
+@patch
+def _result(self:HFGenerator, row:list[int], prompt_tokens:int, eos:set, latency:float, **extra) -> dict:
+    "The result of one generated row: decoded up to its first EOS, with token counts and why it stopped."
+    n = _n_generated(row, eos)
+    return result_from_text(self._tok.decode(row[:n], skip_special_tokens=True), latency=latency, **extra,
+                            usage=dict(prompt_tokens=prompt_tokens, completion_tokens=n),
+                            finish_reason="length" if n >= self.sampling["max_tokens"]
+                            and (not n or row[n - 1] not in eos) else "stop")
+
+
+# %% ../nbs/00a_llm.ipynb #7f0c6a0e
+@patch
+def _generate_continuous(self:HFGenerator, ids:list[list[int]], eos:set, done):
+    "All prompts through transformers' continuous batching in one call (greedy at temperature 0, seeded sampling)."
+    from transformers import GenerationConfig
+    from transformers.generation import ContinuousBatchingConfig
+    s, t0 = self.sampling, time.perf_counter()
+    gc_ = GenerationConfig(**_gen_kwargs(s), eos_token_id=sorted(eos), pad_token_id=self._tok.pad_token_id)
+    self._lm.eval()
+    outs = self._lm.generate_batch(ids, generation_config=gc_, progress_bar=self.progress,
+                                   continuous_batching_config=ContinuousBatchingConfig(seed=s.get("seed") or 0))
+    dt = (time.perf_counter() - t0) / max(len(ids), 1)
+    by_prompt = {}                                   # outputs come back by request id: match them to prompts
+    for o in outs.values(): by_prompt.setdefault(tuple(o.prompt_ids), []).append(o)
+    for i, p in enumerate(ids):
+        o = by_prompt[tuple(p)].pop()
+        if o.error: done(i, make_result(error=dict(kind="exception", message=str(o.error)[:300]), latency=dt))
+        else: done(i, self._result(list(o.generated_tokens), len(p), eos, dt, batch=len(ids)))
+
 
 # %% ../nbs/00a_llm.ipynb #ba3caa47
 def generate_text(model, tok,               # a loaded causal LM and its tokenizer
@@ -575,15 +624,17 @@ def close(self:VLLMGenerator):
 def local_generator(model:str|Path,       # "embedded", a model directory or a hub id
                     temperature:float=0.6, top_p:float=0.95, max_tokens:int=512, seed:int=0,
                     backend:str="auto",   # auto (vLLM where usable) | hf | vllm
-                    batch_size:int=8,     # prompts per `generate` call (transformers only; vLLM batches itself)
+                    batch_size:int=8,     # prompts per `generate` call (the padded transformers engine)
                     progress:bool=True,   # a progress bar (transformers only)
+                    engine:str="auto",    # the transformers engine: auto | padded | continuous (`pick_engine`)
                     **engine_kw) -> Generator: # `vllm.LLM` arguments (gpu_memory_utilization, max_model_len, ...)
     "A model in this process: vLLM's engine (`backend='vllm'`, or `auto` where CUDA and vLLM work), else transformers."
     if backend not in ("auto", "hf", "vllm"): raise ConfigError(f"backend must be auto, hf or vllm, got {backend!r}")
     sampling = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
     if backend == "vllm" or (backend == "auto" and cuda_vllm_available()):
         return VLLMGenerator(str(resolve_model(model)), **sampling, **engine_kw)
-    return HFGenerator(model, **sampling, batch_size=batch_size, progress=progress)
+    return HFGenerator(model, **sampling, batch_size=batch_size, progress=progress, engine=engine)
+
 
 # %% ../nbs/00a_llm.ipynb #461e921b
 def cached_generate(gen:Generator, cache:ResultCache,

@@ -60,7 +60,7 @@ def ensure_upstream(run_dir:str|Path, # the run directory
 # %% ../nbs/07_pipeline.ipynb #db1ce6e9
 def stage_main(name:str,             # the stage to run
                run_dir:str|None,     # its run directory (required)
-               profile:str="tiny",   # smoke | tiny | cpu | paper
+               profile:str="tiny",   # smoke | tiny | cpu | gpu | paper
                sets:list[str]|None=None, # `--set key=value` overrides
               ) -> int:
     "`finr1 stage NAME`: one stage into `run_dir` (also under `accelerate launch -m finr1.pipeline stage NAME`)."
@@ -122,7 +122,7 @@ def check_paths(cfg:dict) -> dict:
     return cfg
 
 # %% ../nbs/07_pipeline.ipynb #43b88060
-def run_pipeline(profile:str="tiny",     # smoke | tiny | cpu | paper
+def run_pipeline(profile:str="tiny",     # smoke | tiny | cpu | gpu | paper
                  run_dir:str|Path|None=None, # run directory (default runs/<profile>)
                  overrides:dict|None=None, # profile overrides
                  resume:bool=False,     # skip fresh stages: same inputs, outputs and values of the fields they read
@@ -196,7 +196,7 @@ def serve_command(model:str|Path, host:str="127.0.0.1", port:int=8000, backend:s
             "cpu" if backend == "transformers" else "auto"]
 
 # %% ../nbs/07_pipeline.ipynb #426ec6f9
-def finr1_run(profile:str="tiny",  # profile: smoke | tiny | cpu | paper
+def finr1_run(profile:str="tiny",  # profile: smoke | tiny | cpu | gpu | paper
               run_dir:str=None,    # run directory (default runs/<profile>)
               resume:bool=False,   # skip stages whose outputs exist for unchanged inputs
               set:Param("profile overrides key=value (repeatable: --set a=1 --set b=2, or --set a=1 b=2)", str,
@@ -447,7 +447,7 @@ def plan_json(plan:dict) -> str:
     return json.dumps(plan, default=str)
 
 # %% ../nbs/07_pipeline.ipynb #89e13d85
-def finr1_plan(profile:str="tiny",  # profile: smoke | tiny | cpu | paper
+def finr1_plan(profile:str="tiny",  # profile: smoke | tiny | cpu | gpu | paper
                set:Param("profile overrides key=value (repeatable)", str, nargs="+", action="extend")=None,
                gpu:str="H100",      # GPU to estimate hours on: H100 | H200 | A100 | L40S
                json:bool=False):    # print the plan as one JSON object
@@ -459,7 +459,7 @@ def finr1_plan(profile:str="tiny",  # profile: smoke | tiny | cpu | paper
 # %% ../nbs/07_pipeline.ipynb #fd0d0b1e
 def finr1_stage(name:str,           # the stage: data | distill | filter | sft | grpo | eval
                 run_dir:str=None,   # its run directory (required)
-                profile:str="tiny", # smoke | tiny | cpu | paper
+                profile:str="tiny", # smoke | tiny | cpu | gpu | paper
                 set:Param("profile overrides key=value (repeatable)", str, nargs="+", action="extend")=None):
     "Run one stage into a run directory (its upstream stages first, when they are stale)."
     return stage_main(name, run_dir, profile, set)

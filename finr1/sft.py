@@ -40,6 +40,7 @@ def sft_config(cfg:dict,          # resolved profile
         max_steps=cfg["sft_max_steps"], learning_rate=cfg["sft_lr"], lr_scheduler_type="linear", warmup_steps=0,
         max_length=cfg["sft_max_length"], completion_only_loss=True, seed=cfg["seed"], data_seed=cfg["seed"],
         **device_kwargs(cfg), logging_steps=1,
+        train_sampling_strategy="group_by_length" if cfg["sft_group_by_length"] else "random",
         save_strategy="epoch" if cfg["sft_select_k"] else "no", save_only_model=True, **{"report_to": "none",
                                                                       "dataloader_num_workers": 0, **kw})
 
@@ -97,7 +98,8 @@ def checkpoint_pass_at_k(ckpt:Path,         # a `checkpoint-N` directory holding
                         ) -> dict:
     "pass@k and pass@1 of `ckpt` on `records`: its adapter merged into `ckpt/merged`, sampled as GRPO's rollouts."
     rates = model_pass_rates(merge_adapter(ckpt, ckpt/"merged"), records, cfg["sft_select_k"], cache,
-                             cfg["sft_select_temperature"], cfg["sft_select_max_tokens"], cfg["seed"])
+                             cfg["sft_select_temperature"], cfg["sft_select_max_tokens"], cfg["seed"],
+                             cfg["generation_engine"])
     state = ckpt/"trainer_state.json"
     epoch = json.loads(state.read_text()).get("epoch") if state.exists() else None
     return dict(checkpoint=ckpt.name, step=int(ckpt.name.rsplit("-", 1)[1]), epoch=epoch, k=cfg["sft_select_k"],

@@ -165,8 +165,10 @@ def model_pass_rates(model:str|Path,      # a model directory (or "embedded")
                      temperature:float,   # the rollout temperature
                      max_tokens:int,      # max new tokens per sample
                      seed:int=0,          # sample j uses seed + j
+                     engine:str="auto",   # the transformers decoding engine (`llm.pick_engine`)
                     ) -> list[dict]:
     "`pass_rates` of `model`, sampled as GRPO's rollouts are (top_p 1), so the SFT and GRPO stages share cache keys."
-    gen = local_generator(model, temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed, batch_size=16)
+    gen = local_generator(model, temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed, batch_size=16,
+                          engine=engine)
     try: return pass_rates(gen, records, k, cache, seed)
     finally: gen.close()

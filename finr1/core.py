@@ -17,14 +17,15 @@ __all__ = ['PAPER_SOURCE_BUDGET', 'SETTINGS', 'FIELDS', 'PROFILE_DOCS', 'PAPER',
            'YES', 'NO', 'LABELS', 'ANSWER_TYPES', 'HUB_ID', 'setting', 'RunSettings', 'DataSettings', 'TeacherSettings',
            'ClientSettings', 'JudgeSettings', 'ModelSettings', 'SFTSettings', 'GRPOSettings', 'EvalSettings',
            'ConfigError', 'check_profile', 'Profile', 'load_profile', 'source_cap', 'parse_sets', 'seed_everything',
-           'cuda_available', 'importable', 'cuda_vllm_available', 'cpu_bf16_supported', 'train_bf16', 'gpu_problem',
-           'check_device', 'package_versions', 'git_commit', 'init_run', 'load_config', 'write_json', 'read_json',
-           'write_jsonl', 'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord', 'stage_settings', 'cfg_digest',
-           'stage', 'stage_input', 'stale_reason', 'stage_is_fresh', 'open_run', 'format_completion', 'prompt_messages',
-           'sft_sample', 'unbox', 'extract_answer', 'format_ok', 'Num', 'parse_numbers', 'fixed', 'fmt_num',
-           'answer_type', 'Record', 'make_record', 'render_table', 'join_text', 'render_question', 'answer_correct',
-           'parse_program', 'program_trace', 'execute_program', 'context_table', 'find_data_dir', 'find_data_file',
-           'is_hub_id', 'check_executor']
+           'cuda_available', 'importable', 'cuda_vllm_available', 'cpu_bf16_supported', 'gpu_bf16_supported',
+           'model_dtype', 'train_precision', 'gpu_problem', 'check_device', 'package_versions', 'git_commit',
+           'init_run', 'load_config', 'write_json', 'read_json', 'write_jsonl', 'read_jsonl', 'file_digest',
+           'read_manifest', 'StageRecord', 'stage_settings', 'cfg_digest', 'stage', 'stage_input', 'stale_reason',
+           'stage_is_fresh', 'open_run', 'format_completion', 'prompt_messages', 'sft_sample', 'unbox',
+           'extract_answer', 'format_ok', 'Num', 'parse_numbers', 'fixed', 'fmt_num', 'answer_type', 'Record',
+           'make_record', 'render_table', 'join_text', 'render_question', 'answer_correct', 'parse_program',
+           'program_trace', 'execute_program', 'context_table', 'find_data_dir', 'find_data_file', 'is_hub_id',
+           'check_executor']
 
 # %% ../nbs/00_core.ipynb #a8b2d47a
 PAPER_SOURCE_BUDGET = dict(finqa=7000, convfinqa=12000, tfns=6000, fin_eva=6000, financeiq=7000, fincuge=6000,
@@ -154,6 +155,11 @@ class ModelSettings:
                                     "rollouts without vLLM): auto (continuous batching on CUDA, else padded) | padded "
                                     "(`generate` over left-padded batches) | continuous (transformers' continuous "
                                     "batching: paged KV cache, CUDA graphs)", also=("grpo", "eval"))
+    generation_batch_size:int = setting(16, "prompts per padded `generate` call when a training stage samples "
+                                        "(SFT's checkpoint choice, GRPO's pass-rate filter)", also=("grpo",))
+    gradient_checkpointing:str = setting("auto", "recompute activations in the backward pass: auto (on a GPU, where "
+                                         "a 7B model needs it) | true | false (the `gpu` profile's 135M model has "
+                                         "memory to spare)", also=("grpo",))
     train_bf16:str = setting("auto", "bf16 autocast for the training passes: auto (a GPU with bf16, or a CPU with "
                              "AVX512-BF16 / AMX instructions) | true | false", also=("grpo",))
 
@@ -335,8 +341,8 @@ _GPU = dict(   # "does RL add to SFT?" on one GPU in ten minutes: sizes that res
     grpo_pass_rate_k=8, grpo_num_generations=8, grpo_batch_size=32, grpo_steps_per_generation=8, grpo_max_steps=100,
     grpo_epsilon_high=0.28, grpo_max_completion_length=192, grpo_lr=5e-5, grpo_beta=0.0, grpo_loss_type="dr_grpo",
     grpo_temperature=1.0, grpo_include_sft_prompts=False,
-    eval_base=False, eval_benchmarks=["synthetic"], eval_n=1000, eval_max_new_tokens=192, eval_batch_size=256,
-    eval_samples=4)
+    eval_base=False, eval_benchmarks=["synthetic"], eval_n=1000, eval_max_new_tokens=192, eval_batch_size=512,
+    eval_samples=4, generation_batch_size=512, gradient_checkpointing="false")
 PROFILES = dict(smoke=_BASE, tiny={**_BASE, **_TINY}, cpu={**_BASE, **_CPU}, gpu={**_BASE, **_GPU},
                 paper={**_BASE, **PAPER, "profile": "paper"})
 
@@ -471,17 +477,41 @@ def cpu_bf16_supported() -> bool:
     return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 # %% ../nbs/00_core.ipynb #c6a8c68d
-def train_bf16(cfg:dict, # resolved profile (`train_bf16`)
-              ) -> bool:
-    "Whether the training passes run in bf16: `train_bf16` true / false, or auto (GPU with bf16, else CPU with it)."
-    want = str(dict.get(cfg, "train_bf16", "auto")).lower()
-    if want in ("false", "0", "no"): return False
-    if cuda_available():
-        import torch; ok = torch.cuda.is_bf16_supported()
-    else: ok = cpu_bf16_supported()
-    if want in ("true", "1", "yes") and not ok:
-        raise ConfigError("train_bf16=true, but this machine has no bf16 support")
-    return ok
+def gpu_bf16_supported() -> bool:
+    "True when torch's CUDA device computes in bf16 (Ampere and later; not a T4 or a V100)."
+    import torch
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+# %% ../nbs/00_core.ipynb #2dab73bf
+def model_dtype(training:bool=True,     # weights for training (else only for generation)
+                cuda:bool|None=None,    # CUDA present (default: ask torch)
+                bf16:bool|None=None,    # the GPU computes in bf16 (default: ask torch)
+               ) -> str:
+    "The dtype finr1 loads weights in: fp32 on a CPU; bf16 on a GPU with bf16; else fp32 to train, fp16 to generate."
+    if not (cuda_available() if cuda is None else cuda): return "fp32"
+    if gpu_bf16_supported() if bf16 is None else bf16: return "bf16"
+    return "fp32" if training else "fp16"
+
+
+# %% ../nbs/00_core.ipynb #a32cdc94
+def train_precision(cfg:dict,              # resolved profile (`train_bf16`)
+                    cuda:bool|None=None,   # CUDA present (default: ask torch)
+                    bf16:bool|None=None,   # the device has bf16 (default: ask the GPU, or /proc/cpuinfo)
+                   ) -> dict:
+    "How the training passes compute: {autocast: bf16 | fp16 | None, weights, name, why}."
+    want, cuda = str(cfg["train_bf16"]).lower(), cuda_available() if cuda is None else cuda
+    ok = (gpu_bf16_supported() if cuda else cpu_bf16_supported()) if bf16 is None else bf16
+    where = "this GPU" if cuda else "this CPU"
+    if want in ("true", "1", "yes") and not ok: raise ConfigError(f"train_bf16=true, but {where} has no bf16 support")
+    weights = model_dtype(True, cuda, ok)
+    if want in ("false", "0", "no"):
+        return dict(autocast=None, weights=weights, name=weights, why="train_bf16=false")
+    if ok: return dict(autocast="bf16", weights=weights, name="bf16", why=f"{where} has bf16 (train_bf16={want})")
+    if cuda: return dict(autocast="fp16", weights="fp32", name="fp16", why="this GPU has no bf16: fp16 autocast "
+                         "with loss scaling")
+    return dict(autocast=None, weights="fp32", name="fp32", why="this CPU has no AVX512-BF16 / AMX: fp32")
+
 
 # %% ../nbs/00_core.ipynb #abe85dcd
 def gpu_problem() -> str|None:

@@ -65,7 +65,7 @@ def rollout_settings(cfg:dict, # resolved profile (`generation_engine`, `grpo_st
     out = dict(steps_per_generation=cfg["grpo_steps_per_generation"])
     if use_vllm: return dict(out, **vllm_settings(cfg))
     if pick_engine(cfg["generation_engine"]) != "continuous": return out
-    return dict(out, use_transformers_continuous_batching=True, bf16=False)
+    return dict(out, use_transformers_continuous_batching=True, bf16=False, fp16=False)
 
 
 # %% ../nbs/05_grpo.ipynb #3496d913
@@ -175,7 +175,8 @@ def _select_prompts(run_dir:Path, cfg:dict, sources:list[tuple[str, list[dict]]]
     if sft_samples.exists() and not cache.exists():   # the SFT stage sampled this model: same model and sampling reuse
         cache.parent.mkdir(parents=True, exist_ok=True); shutil.copy(sft_samples, cache)
     rates = model_pass_rates(run_dir/"models/sft/merged", records, k, ResultCache(cache), cfg["grpo_temperature"],
-                             cfg["grpo_max_completion_length"], cfg["seed"], cfg["generation_engine"])
+                             cfg["grpo_max_completion_length"], cfg["seed"], cfg["generation_engine"],
+                             cfg["generation_batch_size"])
     write_jsonl(run_dir/"models/grpo/pass_rates.jsonl", rates)
     keep = {r["id"] for r in select_learnable(records, rates, cfg["grpo_pass_rate_min"], cfg["grpo_pass_rate_max"])}
     counts = dict(candidates=len(rates), always_solved=sum(r["pass_rate"] == 1 for r in rates),

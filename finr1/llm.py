@@ -13,7 +13,8 @@ from typing import Callable
 from urllib.parse import urlparse
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .core import (is_hub_id, ConfigError, answer_type, answer_correct, cuda_available, cuda_vllm_available,
+from .core import (is_hub_id, ConfigError, model_dtype, answer_type, answer_correct, cuda_available,
+                        cuda_vllm_available,
                         extract_answer, file_digest, importable, prompt_messages, unbox, write_jsonl)
 
 # %% auto #0
@@ -21,10 +22,11 @@ __all__ = ['RETRYABLE', 'LOCAL_HOSTS', 'EMBEDDED_GGUF', 'BACKENDS', 'ENGINES', '
            'RUBRIC_REMINDER', 'split_reasoning', 'final_answer', 'make_result', 'result_from_text', 'prompt_hash',
            'cache_key', 'ResultCache', 'Generator', 'base_urls', 'api_key_from_env', 'MalformedReply', 'classify_error',
            'backoff_delay', 'OpenAIGenerator', 'parse_completion', 'run_sync', 'cache_dir', 'embedded_gguf_path',
-           'embedded_model_dir', 'resolve_model', 'pick_backend', 'device_map_for', 'unsloth_load_kwargs', 'load_model',
-           'merge_adapter', 'model_id', 'pick_engine', 'HFGenerator', 'generate_text', 'VLLMGenerator',
-           'local_generator', 'cached_generate', 'answer_judge_messages', 'parse_binary', 'client_settings',
-           'judge_client', 'make_judge', 'ask_judge', 'AnswerJudge', 'reasoning_judge_messages', 'parse_rubric']
+           'embedded_model_dir', 'resolve_model', 'pick_backend', 'device_map_for', 'unsloth_load_kwargs',
+           'torch_dtype', 'load_model', 'merge_adapter', 'model_id', 'pick_engine', 'HFGenerator', 'generate_text',
+           'VLLMGenerator', 'local_generator', 'cached_generate', 'answer_judge_messages', 'parse_binary',
+           'client_settings', 'judge_client', 'make_judge', 'ask_judge', 'AnswerJudge', 'reasoning_judge_messages',
+           'parse_rubric']
 
 # %% ../nbs/00a_llm.ipynb #dde8f171
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.S)
@@ -408,6 +410,13 @@ def unsloth_load_kwargs(path:str, max_seq_length:int=1024, load_in_4bit:bool=Fal
     "The keywords finr1 passes to Unsloth's `FastLanguageModel.from_pretrained` (checked by `make gpu-check`)."
     return dict(model_name=path, max_seq_length=max_seq_length, load_in_4bit=load_in_4bit, dtype=None)
 
+# %% ../nbs/00a_llm.ipynb #dcd1d8cf
+def torch_dtype(name:str): # fp32 | bf16 | fp16 (`core.model_dtype`)
+    "The torch dtype of a precision name."
+    import torch
+    return dict(fp32=torch.float32, bf16=torch.bfloat16, fp16=torch.float16)[name]
+
+
 # %% ../nbs/00a_llm.ipynb #0fe9ad08
 def load_model(name_or_path:str|Path="embedded", # "embedded", a local path, or a hub id
                backend:str="auto",               # auto | unsloth | hf
@@ -424,7 +433,7 @@ def load_model(name_or_path:str|Path="embedded", # "embedded", a local path, or 
     else:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         tok = AutoTokenizer.from_pretrained(path, clean_up_tokenization_spaces=False)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if cuda_available() else torch.float32,
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(model_dtype(training)),
                                                      device_map=device_map_for(training))
     _eos_rules(model, tok)
     return model, tok
@@ -438,7 +447,7 @@ def merge_adapter(adapter_dir:str|Path, # a saved PEFT adapter (its config names
     from peft import AutoPeftModelForCausalLM
     from transformers import AutoTokenizer
     model = AutoPeftModelForCausalLM.from_pretrained(str(adapter_dir),
-                                                     dtype=torch.bfloat16 if cuda_available() else torch.float32)
+                                                     dtype=torch_dtype(model_dtype(True)))
     model.merge_and_unload().save_pretrained(out_dir)
     AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(out_dir)
     return Path(out_dir)
@@ -474,13 +483,11 @@ def _n_generated(row:list[int], eos_ids:set) -> int:
 # %% ../nbs/00a_llm.ipynb #27b42c48
 ENGINES = ("auto", "padded", "continuous")
 
-def pick_engine(engine:str="auto",     # auto | padded | continuous
-                cuda:bool|None=None,   # CUDA present (default: ask torch)
+def pick_engine(engine:str="auto", # auto | padded | continuous
                ) -> str:
-    "The concrete decoding engine of a transformers model: continuous batching on CUDA, padded `generate` elsewhere."
+    "The concrete decoding engine of a transformers model: `auto` is `padded` (measured faster, GPU included)."
     if engine not in ENGINES: raise ConfigError(f"generation_engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine != "auto": return engine
-    return "continuous" if (cuda_available() if cuda is None else cuda) else "padded"
+    return "padded" if engine == "auto" else engine
 
 
 # %% ../nbs/00a_llm.ipynb #596b7bcc
@@ -493,10 +500,10 @@ class HFGenerator(Generator):
                  repetition_penalty:float=1.0,
                  batch_size:int=8,      # prompts per `generate` call (1 = one at a time; the padded engine)
                  progress:bool=True,
-                 engine:str="auto",     # padded `generate` | continuous batching | auto (continuous on CUDA)
+                 engine:str="auto",     # padded `generate` | continuous batching | auto (`pick_engine`: padded)
                  **generate_kw):        # more `model.generate` arguments, e.g. a `TextIteratorStreamer` (`finr1 ask`)
-        if isinstance(model, tuple): (self._lm, self._tok), self.model = model, "in-memory"
-        else: self._lm = self._tok = None; self.model = str(model)
+        self._loaded = dict(pair=model if isinstance(model, tuple) else None)   # shared by `with_sampling` copies
+        self.model = "in-memory" if isinstance(model, tuple) else str(model)
         self.batch_size, self.progress, self.generate_kw = max(1, int(batch_size)), progress, generate_kw
         self.engine = "padded" if generate_kw else pick_engine(engine)   # a streamer needs `generate`
         self.sampling = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
@@ -507,13 +514,13 @@ class HFGenerator(Generator):
         return "hf:in-memory" if self.model == "in-memory" else f"hf:{model_id(resolve_model(self.model))}"
 
     def load(self):
-        "The model and tokenizer, loaded on first use."
-        if self._lm is None: self._lm, self._tok = load_model(self.model, "hf", training=False)
-        return self._lm, self._tok
+        "The model and tokenizer, loaded on first use (once for this generator and its `with_sampling` copies)."
+        if self._loaded["pair"] is None: self._loaded["pair"] = load_model(self.model, "hf", training=False)
+        return self._loaded["pair"]
 
     def close(self):
         import torch
-        self._lm = self._tok = None; gc.collect()
+        self._loaded["pair"] = None; gc.collect()
         if torch.cuda.is_available(): torch.cuda.empty_cache()
 
 
@@ -549,7 +556,7 @@ def _generate(self:HFGenerator, batch, records, done):
 def _result(self:HFGenerator, row:list[int], prompt_tokens:int, eos:set, latency:float, **extra) -> dict:
     "The result of one generated row: decoded up to its first EOS, with token counts and why it stopped."
     n = _n_generated(row, eos)
-    return result_from_text(self._tok.decode(row[:n], skip_special_tokens=True), latency=latency, **extra,
+    return result_from_text(self.load()[1].decode(row[:n], skip_special_tokens=True), latency=latency, **extra,
                             usage=dict(prompt_tokens=prompt_tokens, completion_tokens=n),
                             finish_reason="length" if n >= self.sampling["max_tokens"]
                             and (not n or row[n - 1] not in eos) else "stop")
@@ -561,10 +568,10 @@ def _generate_continuous(self:HFGenerator, ids:list[list[int]], eos:set, done):
     "All prompts through transformers' continuous batching in one call (greedy at temperature 0, seeded sampling)."
     from transformers import GenerationConfig
     from transformers.generation import ContinuousBatchingConfig
-    s, t0 = self.sampling, time.perf_counter()
-    gc_ = GenerationConfig(**_gen_kwargs(s), eos_token_id=sorted(eos), pad_token_id=self._tok.pad_token_id)
-    self._lm.eval()
-    outs = self._lm.generate_batch(ids, generation_config=gc_, progress_bar=self.progress,
+    (lm, tok), s, t0 = self.load(), self.sampling, time.perf_counter()
+    gc_ = GenerationConfig(**_gen_kwargs(s), eos_token_id=sorted(eos), pad_token_id=tok.pad_token_id)
+    lm.eval()
+    outs = lm.generate_batch(ids, generation_config=gc_, progress_bar=self.progress,
                                    continuous_batching_config=ContinuousBatchingConfig(seed=s.get("seed") or 0))
     dt = (time.perf_counter() - t0) / max(len(ids), 1)
     by_prompt = {}                                   # outputs come back by request id: match them to prompts

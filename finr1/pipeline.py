@@ -4,10 +4,11 @@
 
 # %% ../nbs/07_pipeline.ipynb #2f44ecde
 from __future__ import annotations
-import json, os, re, shutil, subprocess, sys, threading, time
+import json, math, os, re, shutil, subprocess, sys, threading, time
 from pathlib import Path
 from fastcore.script import anno_parser, Param
 from .core import (STAGES, ConfigError, Profile, check_device, cuda_available, cuda_vllm_available, gpu_problem,
+                        importable,
                         load_profile, package_versions, open_run, parse_sets, read_manifest, stale_reason,
                         stage_is_fresh, write_json, prompt_messages)
 from .llm import HFGenerator, embedded_model_dir, load_model, pick_backend, resolve_model
@@ -17,12 +18,13 @@ from .eval import (BENCHMARKS, benchmark_n, decoding_settings,
 from .hub import finr1_push
 
 # %% auto #0
-__all__ = ['GPUS', 'PLAN_ASSUMPTIONS', 'MODEL_PARAMS', 'GPU_PACKAGES', 'COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_module',
-           'ensure_upstream', 'stage_main', 'StageFailed', 'run_notebook', 'check_model', 'check_paths', 'run_pipeline',
-           'default_model', 'ask', 'env_executable', 'serve_command', 'finr1_run', 'finr1_ask', 'finr1_serve',
-           'evaluate_models', 'finr1_eval', 'model_params', 'train_tokens_per_second', 'decode_tokens_per_second',
-           'plan_records', 'teacher_plan', 'judge_plan', 'sft_tokens', 'grpo_plan', 'eval_plan', 'gpu_hours',
-           'run_plan', 'backend_state', 'plan_text', 'plan_json', 'finr1_plan', 'finr1_stage', 'main']
+__all__ = ['GPUS', 'PLAN_ASSUMPTIONS', 'ASSUMED', 'MODEL_PARAMS', 'GPU_PACKAGES', 'COMMANDS', 'nbs_path', 'stage_notebooks',
+           'stage_module', 'ensure_upstream', 'stage_main', 'StageFailed', 'run_notebook', 'check_model', 'check_paths',
+           'run_pipeline', 'default_model', 'ask', 'env_executable', 'serve_command', 'finr1_run', 'finr1_ask',
+           'finr1_serve', 'evaluate_models', 'finr1_eval', 'model_params', 'train_tokens_per_second', 'train_seconds',
+           'decode_tokens_per_second', 'plan_records', 'teacher_plan', 'judge_plan', 'sft_tokens', 'grpo_plan',
+           'eval_plan', 'plan_backends', 'gpu_hours', 'run_plan', 'backend_state', 'plan_text', 'plan_json',
+           'finr1_plan', 'finr1_stage', 'main']
 
 # %% ../nbs/07_pipeline.ipynb #bf1edd3d
 def nbs_path(path:str|Path|None=None) -> Path:
@@ -280,11 +282,15 @@ GPUS = dict(   # dense bf16 TFLOP/s and HBM TB/s from the vendors' datasheets (S
 PLAN_ASSUMPTIONS = dict(
     completion_tokens=1500,     # mean tokens of a reasoning completion (teacher, rollout, eval), capped by its max
     answer_tokens=20,           # the `<answer>` block and tags around the reasoning
-    train_mfu=0.25,             # model FLOPs utilisation of LoRA training (Unsloth, gradient checkpointing)
     train_flops_per_token=6,    # × parameters: forward 2, backward 2, recompute 2
-    decode_mbu=0.5,             # share of HBM bandwidth a decoding step reaches (vLLM)
-    eval_concurrency=256,       # sequences vLLM decodes at once in evaluation
+    train_mfu=dict(hf=0.27, unsloth=0.49),   # measured, H200: LoRA r64 on a 7B-shaped model, per training backend
+    train_step_floor_s=0.56,    # measured, H200: an SFT step of the 135M model (batch 32 × ~310 tokens)
+    hf_decode_ms=(22.7, 10.1),  # measured, H200: transformers `generate`, ms per step = a + b × billions of parameters
+    vllm_decode_mbu=0.5,        # assumed: share of HBM bandwidth a vLLM decoding step reaches
+    vllm_concurrency=256,       # assumed: sequences vLLM decodes at once
+    notebook_overhead_s=17,     # measured, H200: papermill kernel, imports and lessons per stage notebook
 )
+ASSUMED = ("completion_tokens", "answer_tokens", "vllm_decode_mbu", "vllm_concurrency")   # the rest was measured
 MODEL_PARAMS = {"embedded": 0.135e9, "Qwen/Qwen2.5-7B-Instruct": 7.62e9}
 
 def model_params(model:str) -> float|None:
@@ -293,16 +299,28 @@ def model_params(model:str) -> float|None:
     m = re.search(r"(?<![\d.])(\d+(?:\.\d+)?)B(?![a-z])", str(model))
     return float(m.group(1)) * 1e9 if m else None
 
+
 # %% ../nbs/07_pipeline.ipynb #bf55ff5a
-def train_tokens_per_second(params:float, gpu:dict, a:dict=PLAN_ASSUMPTIONS) -> float:
-    "Training tokens/s of a `params`-parameter model on `gpu` at the assumed utilisation."
-    return a["train_mfu"] * gpu["tflops"] * 1e12 / (a["train_flops_per_token"] * params)
+def train_tokens_per_second(params:float, gpu:dict,
+                            backend:str="hf", # the training backend: hf | unsloth
+                            a:dict=PLAN_ASSUMPTIONS) -> float:
+    "Training tokens/s of a `params`-parameter model on `gpu` at the backend's measured utilisation."
+    return a["train_mfu"][backend] * gpu["tflops"] * 1e12 / (a["train_flops_per_token"] * params)
+
+def train_seconds(tokens:float, steps:int, params:float, gpu:dict, backend:str="hf", a:dict=PLAN_ASSUMPTIONS) -> float:
+    "Seconds to train on `tokens` in `steps` optimizer steps: compute at the backend's rate, but never under the floor."
+    return max(tokens / train_tokens_per_second(params, gpu, backend, a), steps * a["train_step_floor_s"])
+
 
 # %% ../nbs/07_pipeline.ipynb #ca15241a
-def decode_tokens_per_second(params:float, gpu:dict, concurrency:int, a:dict=PLAN_ASSUMPTIONS) -> float:
-    "Generated tokens/s with `concurrency` sequences in flight: weight reads per step, capped by compute."
-    steps = a["decode_mbu"] * gpu["tbps"] * 1e12 / (2 * params)             # bf16: 2 bytes per parameter
-    return min(concurrency * steps, a["train_mfu"] * gpu["tflops"] * 1e12 / (2 * params))
+def decode_tokens_per_second(params:float, gpu:dict, concurrency:int,
+                             backend:str="vllm", # hf (measured step time) | vllm (assumed bandwidth share)
+                             a:dict=PLAN_ASSUMPTIONS) -> float:
+    "Generated tokens/s with `concurrency` sequences in flight: transformers' measured step, or vLLM's weight reads."
+    if backend == "hf": return concurrency * 1000 / (a["hf_decode_ms"][0] + a["hf_decode_ms"][1] * params / 1e9)
+    steps = a["vllm_decode_mbu"] * gpu["tbps"] * 1e12 / (2 * params)             # bf16: 2 bytes per parameter
+    return min(concurrency * steps, a["train_mfu"]["hf"] * gpu["tflops"] * 1e12 / (2 * params))
+
 
 # %% ../nbs/07_pipeline.ipynb #ca195983
 def _mean(xs): return sum(xs) / len(xs) if xs else 0.0
@@ -354,37 +372,81 @@ def sft_tokens(cfg:dict, recs:dict, a:dict=PLAN_ASSUMPTIONS) -> int:
 
 # %% ../nbs/07_pipeline.ipynb #f714359a
 def grpo_plan(cfg:dict, a:dict=PLAN_ASSUMPTIONS) -> dict:
-    "GRPO rollouts, completions per optimizer step, generated tokens (expected and at most)."
+    "GRPO rollouts, completions per optimizer step and per generation, generated tokens (expected and at most)."
     per_step = cfg["grpo_batch_size"] * cfg["grpo_grad_accum"]
     rollouts = cfg["grpo_max_steps"] * per_step
-    return dict(rollouts=rollouts, per_step=per_step,
+    per_generation = cfg["grpo_batch_size"] * (cfg["grpo_steps_per_generation"] or cfg["grpo_grad_accum"])
+    return dict(rollouts=rollouts, per_step=per_step, per_generation=per_generation,
                 generated_tokens=rollouts * _completion(cfg["grpo_max_completion_length"], a),
-                generated_tokens_max=rollouts * cfg["grpo_max_completion_length"])
+                generated_tokens_max=rollouts * cfg["grpo_max_completion_length"],
+                pass_rate_samples=cfg["grpo_pass_rate_k"] * (cfg["synthetic_rl_n"] or 0))
+
 
 # %% ../nbs/07_pipeline.ipynb #f077a268
 def eval_plan(cfg:dict, recs:dict, a:dict=PLAN_ASSUMPTIONS) -> dict:
-    "Items per benchmark, evaluated models (local and API), generations and the tokens one local model generates."
+    "Items per benchmark, evaluated models (local and API), generations and tokens, decodes per item."
     items = {b: min(benchmark_n(cfg, b) or len(r), len(r)) for b, r in recs["evals"].items()}
     local, api = 2 + bool(cfg["eval_base"]), len(cfg.get("eval_api_models") or [])
-    tokens = sum(n * _completion(decoding_settings(cfg, b)["max_new_tokens"], a) for b, n in items.items())
-    return dict(items=items, local_models=local, api_models=api,
-                generations=sum(items.values()) * (local + api), tokens_per_model=tokens)
+    decodes = 1 + int(cfg["eval_samples"] or 0)   # the greedy decode and the k samples
+    max_new = {b: decoding_settings(cfg, b)["max_new_tokens"] for b in items}
+    return dict(items=items, local_models=local, api_models=api, decodes_per_item=decodes,
+                generations=sum(items.values()) * (local + api) * decodes, max_new_tokens=max_new,
+                tokens_per_model=decodes * sum(n * _completion(max_new[b], a) for b, n in items.items()))
+
 
 # %% ../nbs/07_pipeline.ipynb #831f76ac
+def plan_backends(cfg:dict) -> dict:
+    "The backends a run of `cfg` takes here: training (unsloth | hf), rollouts and eval (vllm | hf | endpoint)."
+    vllm = cuda_vllm_available()
+    train = cfg["backend"] if cfg["backend"] != "auto" else "unsloth" if cuda_available() and importable("unsloth") \
+        else "hf"
+    ev = cfg["eval_backend"] if cfg["eval_backend"] != "auto" else "vllm" if vllm else "hf"
+    rollout = "vllm" if cfg["grpo_use_vllm"] and (vllm or ev == "vllm") else "hf"   # eval_backend=vllm: a vLLM machine
+    return dict(train=train, rollout=rollout, eval=ev)
+
+def _decode_seconds(sequences:int, tokens:int, batch:int, params:float, g:dict, backend:str, a:dict) -> float:
+    "Seconds to decode `sequences` completions: transformers `tokens` steps per batch, vLLM by tokens in flight."
+    if backend == "hf": return math.ceil(sequences / batch) * tokens * batch / decode_tokens_per_second(params, g,
+                                                                                                         batch, "hf", a)
+    rate = decode_tokens_per_second(params, g, a["vllm_concurrency"], "vllm", a)
+    return sequences * min(tokens, a["completion_tokens"]) / rate
+
+
+# %% ../nbs/07_pipeline.ipynb #2129a258
 def gpu_hours(cfg:dict, recs:dict, sft:int, grpo:dict, ev:dict, gpu:str="H100", a:dict=PLAN_ASSUMPTIONS) -> dict|None:
-    "Estimated hours of SFT, GRPO and evaluation on one `gpu`, with the throughputs used (None: model size unknown)."
-    params, g = model_params(cfg["model"]), GPUS[gpu]
+    "Estimated seconds and hours of SFT, GRPO, eval and the notebooks on one `gpu`, with the backends and rates used."
+    params, g, b = model_params(cfg["model"]), GPUS[gpu], plan_backends(cfg)
     if not params: return None
-    train = train_tokens_per_second(params, g, a)
-    rollout = decode_tokens_per_second(params, g, grpo["per_step"], a)
-    evaluate = decode_tokens_per_second(params, g, a["eval_concurrency"], a)
-    grpo_tokens = grpo["rollouts"] * _mean(list(recs["prompt"].values())) + grpo["generated_tokens"]
-    grpo_train = grpo_tokens * (1 + (cfg["grpo_beta"] > 0) / 3)      # + the reference model's forward pass
-    secs = dict(sft=sft / train, grpo=grpo["generated_tokens"] / rollout + grpo_train / train,
-                eval=ev["local_models"] * ev["tokens_per_model"] / evaluate)
-    return dict(gpu=gpu, params=params, **{k: round(v / 3600, 2) for k, v in secs.items()},
-                total=round(sum(secs.values()) / 3600, 1),
-                tokens_per_s=dict(train=round(train), rollout=round(rollout), eval=round(evaluate)))
+    sft_steps = math.ceil(cfg["sft_epochs"] * sum(map(len, recs["train"].values()))
+                          / (cfg["sft_batch_size"] * cfg["sft_grad_accum"]))
+    if cfg["sft_max_steps"] > 0: sft_steps = min(sft_steps, cfg["sft_max_steps"])
+    train_b = b["train"] if b["train"] in a["train_mfu"] else "hf"
+    prompt = _mean(list(recs["prompt"].values()))
+    grpo_train = (grpo["rollouts"] * prompt + grpo["generated_tokens"]) * (1 + (cfg["grpo_beta"] > 0) / 3)
+    secs = dict(
+        sft=train_seconds(sft, sft_steps, params, g, train_b, a),
+        grpo=_decode_seconds(grpo["pass_rate_samples"], cfg["grpo_max_completion_length"],
+                             cfg["generation_batch_size"], params, g, b["rollout"], a)
+             + math.ceil(grpo["rollouts"] / grpo["per_generation"]) * _decode_seconds(
+                 grpo["per_generation"], cfg["grpo_max_completion_length"], grpo["per_generation"], params, g,
+                 b["rollout"], a)
+             + train_seconds(grpo_train, cfg["grpo_max_steps"], params, g, train_b, a),
+        eval=0 if b["eval"] == "endpoint" else sum(
+            ev["local_models"] * ev["decodes_per_item"] * _decode_seconds(n, ev["max_new_tokens"][bench],
+                                                                          cfg["eval_batch_size"], params, g, b["eval"], a)
+            for bench, n in ev["items"].items()),
+        notebooks=len(STAGES) * a["notebook_overhead_s"])
+    secs = {k: round(v) for k, v in secs.items()}
+    total = sum(secs.values())
+    return dict(gpu=gpu, params=params, backends=b, seconds=dict(secs, total=total),
+                **{k: round(v / 3600, 2) for k, v in secs.items() if k != "notebooks"}, total=round(total / 3600, 2),
+                tokens_per_s=dict(train=round(train_tokens_per_second(params, g, train_b, a)),
+                                  rollout=round(decode_tokens_per_second(params, g, grpo["per_generation"],
+                                                                         b["rollout"], a)),
+                                  eval=round(decode_tokens_per_second(params, g, cfg["eval_batch_size"] if b["eval"]
+                                                                      == "hf" else a["vllm_concurrency"], b["eval"],
+                                                                      a))))
+
 
 # %% ../nbs/07_pipeline.ipynb #b6e99222
 def run_plan(cfg:dict,         # resolved profile
@@ -399,7 +461,7 @@ def run_plan(cfg:dict,         # resolved profile
                 teacher_requests=teacher["requests"], teacher=teacher, judge_calls=sum(judge.values()), judge=judge,
                 sft_tokens=sft, grpo_rollouts=grpo["rollouts"], grpo=grpo, eval_generations=ev["generations"], eval=ev,
                 gpu_hours=gpu_hours(cfg, recs, sft, grpo, ev, gpu, a),
-                assumptions=dict(a, prompt_tokenizer=recs["tokenizer"]))
+                assumptions=dict(a, assumed=list(ASSUMED), prompt_tokenizer=recs["tokenizer"]))
 
 # %% ../nbs/07_pipeline.ipynb #20706ece
 GPU_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "vllm", "unsloth", "deepspeed")
@@ -432,9 +494,14 @@ def plan_text(plan:dict, state:dict) -> str:
              f"(at most {_n(g['generated_tokens_max'])})",
              f"eval: {_n(e['generations'])} generations — {_items(e['items'])} items per model"]
     if h:
-        lines.append(f"GPU-hours on one {h['gpu']}: SFT {h['sft']}, GRPO {h['grpo']}, eval {h['eval']} — total "
-                     f"~{h['total']} (tokens/s: {_items(h['tokens_per_s'])})")
-    lines += ["assumptions: " + ", ".join(f"{k}={v}" for k, v in plan["assumptions"].items()),
+        s, b = h["seconds"], h["backends"]
+        when = (lambda x: f"{x / 60:.1f} min") if s["total"] < 2 * 3600 else (lambda x: f"{x / 3600:.1f} h")
+        lines.append(f"time on one {h['gpu']}: SFT {when(s['sft'])}, GRPO {when(s['grpo'])}, eval {when(s['eval'])}, "
+                     f"notebooks {when(s['notebooks'])} — total ~{when(s['total'])} (training on {b['train']}, "
+                     f"rollouts {b['rollout']}, eval {b['eval']}; tokens/s: {_items(h['tokens_per_s'])})")
+    assumed = set(plan["assumptions"].get("assumed", ()))
+    lines += ["figures: " + ", ".join(f"{k}={v}" + (" (assumed)" if k in assumed else "")
+                                      for k, v in plan["assumptions"].items() if k != "assumed"),
               f"this machine: CUDA {state['cuda']} (torch built for CUDA {state['torch_cuda_build']}), "
               f"training backend {state['training_backend']}, vLLM usable {state['vllm_usable']}"
               + (f" — {state['gpu_problem']}" if state["gpu_problem"] else ""),

@@ -99,7 +99,7 @@ def checkpoint_pass_at_k(ckpt:Path,         # a `checkpoint-N` directory holding
     "pass@k and pass@1 of `ckpt` on `records`: its adapter merged into `ckpt/merged`, sampled as GRPO's rollouts."
     rates = model_pass_rates(merge_adapter(ckpt, ckpt/"merged"), records, cfg["sft_select_k"], cache,
                              cfg["sft_select_temperature"], cfg["sft_select_max_tokens"], cfg["seed"],
-                             cfg["generation_engine"])
+                             cfg["generation_engine"], cfg["generation_batch_size"])
     state = ckpt/"trainer_state.json"
     epoch = json.loads(state.read_text()).get("epoch") if state.exists() else None
     return dict(checkpoint=ckpt.name, step=int(ckpt.name.rsplit("-", 1)[1]), epoch=epoch, k=cfg["sft_select_k"],

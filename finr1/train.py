@@ -6,15 +6,16 @@
 from __future__ import annotations
 import os, time
 from pathlib import Path
-from .core import answer_correct, cuda_available, extract_answer, importable, prompt_messages, train_bf16, write_json
+from .core import (answer_correct, cuda_available, extract_answer, importable, prompt_messages, train_precision,
+                        write_json)
 from .llm import Generator, ResultCache, cached_generate, local_generator, merge_adapter
 if cuda_available(): importable("unsloth")   # Unsloth patches transformers / TRL / PEFT: import it before them
 from transformers import TrainerCallback
 
 # %% auto #0
 __all__ = ['LLAMA_LINEAR', 'lora_targets', 'lora_kwargs', 'add_lora', 'tracking', 'StepTimer', 'trainer_callbacks',
-           'device_kwargs', 'trainer_log', 'is_main_process', 'save_models', 'train_and_save', 'pass_rates',
-           'model_pass_rates']
+           'device_kwargs', 'trainer_log', 'trainer_precision', 'is_main_process', 'save_models', 'train_and_save',
+           'pass_rates', 'model_pass_rates']
 
 # %% ../nbs/03a_train.ipynb #f67a1800
 LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -85,9 +86,12 @@ def trainer_callbacks(cfg:dict,                   # resolved profile (`report_to
 
 # %% ../nbs/03a_train.ipynb #390220df
 def device_kwargs(cfg:dict) -> dict:
-    "The `TrainingArguments` fields for this machine: CPU or GPU, bf16 where supported, checkpointing on GPU."
-    gpu = cuda_available()
-    return dict(use_cpu=not gpu, bf16=train_bf16(cfg), gradient_checkpointing=gpu)
+    "The `TrainingArguments` fields for this machine: CPU or GPU, the resolved precision, gradient checkpointing."
+    gpu, autocast = cuda_available(), train_precision(cfg)["autocast"]
+    ckpt = str(cfg["gradient_checkpointing"]).lower()
+    return dict(use_cpu=not gpu, bf16=autocast == "bf16", fp16=autocast == "fp16",
+                gradient_checkpointing=gpu if ckpt == "auto" else ckpt in ("true", "1", "yes"))
+
 
 # %% ../nbs/03a_train.ipynb #1f8da606
 def trainer_log(trainer,             # a finished TRL trainer with a `StepTimer` callback
@@ -102,6 +106,16 @@ def trainer_log(trainer,             # a finished TRL trainer with a `StepTimer`
                 train_loss=end.get("train_loss"),
                 num_tokens=num_tokens, tokens_per_second=num_tokens / runtime if num_tokens and runtime else None,
                 step_seconds_mean=sum(secs) / len(secs) if secs else None, step_seconds=secs)
+
+# %% ../nbs/03a_train.ipynb #5b21fb48
+def trainer_precision(trainer) -> dict:
+    "The precision a trainer trains in: {name, autocast: bf16 | fp16 | None, weights, adapters} (dtypes as named)."
+    names = {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}
+    params = list(trainer.model.named_parameters())
+    dtype = lambda lora: next((names.get(str(p.dtype), str(p.dtype)) for n, p in params if ("lora_" in n) == lora), None)
+    autocast = "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else None
+    return dict(name=autocast or dtype(False), autocast=autocast, weights=dtype(False), adapters=dtype(True))
+
 
 # %% ../nbs/03a_train.ipynb #388a27fb
 def is_main_process() -> bool:
@@ -133,8 +147,11 @@ def train_and_save(trainer,          # a TRL trainer over a LoRA model (SFT or G
                    resume:str|None=None, # a checkpoint to resume from
                    **extra) -> dict:  # more fields for the log
     "Train, save the adapter and the merged model, write `log.json` and the plot; the main process records them."
+    precision = trainer_precision(trainer)
+    print(f"[{Path(out_dir).name}] training in {precision['name']} (weights {precision['weights']}, LoRA "
+          f"{precision['adapters']}; autocast {precision['autocast']}), backend {backend}", flush=True)
     trainer.train(resume_from_checkpoint=resume)
-    log = dict(log_fn(trainer), backend=backend, **extra)
+    log = dict(log_fn(trainer), backend=backend, precision=precision, **extra)
     paths = save_models(trainer, out_dir, backend)
     if is_main_process():
         st.output(*paths); st.output(write_json(Path(out_dir)/"log.json", log), plot_fn(log["steps"], plot_path))
@@ -166,9 +183,10 @@ def model_pass_rates(model:str|Path,      # a model directory (or "embedded")
                      max_tokens:int,      # max new tokens per sample
                      seed:int=0,          # sample j uses seed + j
                      engine:str="auto",   # the transformers decoding engine (`llm.pick_engine`)
+                     batch_size:int=16,   # prompts per padded `generate` call (the profile's `generation_batch_size`)
                     ) -> list[dict]:
     "`pass_rates` of `model`, sampled as GRPO's rollouts are (top_p 1), so the SFT and GRPO stages share cache keys."
-    gen = local_generator(model, temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed, batch_size=16,
-                          engine=engine)
+    gen = local_generator(model, temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed,
+                          batch_size=batch_size, engine=engine)
     try: return pass_rates(gen, records, k, cache, seed)
     finally: gen.close()

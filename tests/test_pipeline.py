@@ -43,7 +43,7 @@ def test_parameters_are_injected_and_secrets_refused(tmp_path):
 USER_ERRORS = [
     (["run", "--set", "sft_lrr=1"], "finr1: error: unknown profile field 'sft_lrr'; did you mean 'sft_lr'?"),
     (["run", "--set", "sft_lr=abc"], "finr1: error: sft_lr expects a number, got 'abc'"),
-    (["run", "--profile", "huge"], "finr1: error: unknown profile 'huge'; choose one of smoke, tiny, cpu, paper"),
+    (["run", "--profile", "huge"], "finr1: error: unknown profile 'huge'; choose one of smoke, tiny, cpu, gpu, paper"),
     (["run", "--stages", "sft,rl"], "finr1: error: unknown stage(s) ['rl']"),
     (["run", "--set", "data_dir=/nonexistent/data"], "finr1: error: data_dir /nonexistent/data does not exist"),
     (["run", "--set", "model=/nonexistent"], "finr1: error: no such model directory: /nonexistent"),
@@ -190,10 +190,12 @@ def test_plan_json_for_the_paper_profile(data_dir):
     assert "finance_instruct" in " ".join(plan["skipped"])                   # offline: skipped, with the reason
     assert plan["machine"]["training_backend"] in ("hf", "unsloth")
 
-def test_paper_without_a_gpu_is_one_line():
-    "The `paper` profile on a machine whose torch cannot use a GPU stops before anything runs, unless backend=hf is asked for."
+@pytest.mark.parametrize("profile", ["paper", "gpu"])
+def test_gpu_profiles_without_a_gpu_are_one_line(profile, tmp_path):
+    "`paper` and `gpu` on a machine whose torch cannot use a GPU stop before anything runs (nothing is written)."
     from finr1.core import gpu_problem
     if gpu_problem() is None: pytest.skip("this machine has a usable GPU")
-    r = subprocess.run([FINR1, "run", "--profile", "paper"], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert r.returncode == 2 and r.stderr.strip().startswith("finr1: error: profile 'paper' requires a CUDA GPU")
-    assert len(r.stderr.strip().splitlines()) == 1 and "backend=hf" in r.stderr
+    r = subprocess.run([FINR1, "run", "--profile", profile, "--run-dir", str(tmp_path/"run")], capture_output=True,
+                       text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().startswith(f"finr1: error: profile '{profile}' requires a CUDA GPU")
+    assert len(r.stderr.strip().splitlines()) == 1 and "backend=hf" in r.stderr and not (tmp_path/"run").exists()

@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # the venv's console scripts (finr1, transformers, accelerate) first, for the notebooks' subprocesses too
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test test-slow rehearsal export readme gpu-check gpu-resolve gpu-smoke
+.PHONY: install run test test-slow rehearsal export readme gpu-check gpu-resolve gpu-smoke wheelhouse
 install: $(STAMP)
 
 $(STAMP): setup.py settings.ini
@@ -74,8 +74,17 @@ gpu-check: $(GPU_STAMP)
 gpu-resolve: $(STAMP)
 	$(BIN)/python -m pytest tests/test_gpu_resolve.py -ra -m slow -s
 
-# on a CUDA machine (H100 / H200): install the pinned set, then Unsloth SFT + GRPO with colocated vLLM, vLLM eval,
-# and the 06_eval notebook, in at most 10 minutes; everything lands in $(GPU_SMOKE_OUT)
+# on a CUDA machine (H100 / H200): install, benchmark decoding, plan, [the vLLM / Unsloth smoke where they import], then
+# the `gpu` profile (does RL add to SFT?); its table, timings and the plan's estimate land in $(GPU_SMOKE_OUT).
+# A node without network: `make wheelhouse` here, copy the folder there, then `make gpu-smoke WHEELHOUSE=wheelhouse`.
 GPU_SMOKE_OUT ?= runs/gpu-smoke
 gpu-smoke:
-	bash scripts/gpu_smoke.sh $(GPU_SMOKE_OUT)
+	bash scripts/gpu_smoke.sh $(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE)) $(GPU_SMOKE_OUT)
+
+# the wheels a GPU node without network lacks, for `gpu_smoke.sh --wheelhouse`: TARGET_HAVE is its
+# `pip list --format=freeze` (default: the H200 image finr1 was measured on), TARGET_PYTHON its Python
+WHEELHOUSE_DIR ?= wheelhouse
+TARGET_HAVE ?= scripts/targets/nvidia-h200.txt
+TARGET_PYTHON ?= 3.12
+wheelhouse: $(STAMP)
+	$(BIN)/python scripts/wheelhouse.py $(WHEELHOUSE_DIR) --have $(TARGET_HAVE) --python $(TARGET_PYTHON)

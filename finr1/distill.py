@@ -4,18 +4,17 @@
 
 # %% ../nbs/02_distill.ipynb #ea644a03
 from __future__ import annotations
-import math, re, time
+import time
 from collections import Counter
 from pathlib import Path
-from .core import (fmt_num, program_trace, parse_numbers, answer_correct, format_completion, prompt_messages,
-                        context_table, read_jsonl, write_jsonl, write_json, stage, stage_input)
-from .llm import (Generator, HFGenerator, OpenAIGenerator, ResultCache, VLLMGenerator, cached_generate,
-                       client_settings, make_result, prompt_hash)
+from .run import read_jsonl, stage, stage_input, write_json, write_jsonl
+from .answers import prompt_messages
+from .llm import (cached_generate, client_settings, Generator, HFGenerator, OpenAIGenerator, ProgramTeacher,
+                       ResultCache, VLLMGenerator)
 
 # %% auto #0
-__all__ = ['TEACHER_INSTRUCTION', 'PROGRAM_TEACHER_VERSION', 'TEACHERS', 'teacher_messages', 'locate_number', 'program_steps',
-           'step_line', 'asked_question', 'render_trace', 'ProgramTeacher', 'make_teacher', 'distilled_row',
-           'distill_summary', 'distill_records', 'run_stage']
+__all__ = ['TEACHER_INSTRUCTION', 'TEACHERS', 'teacher_messages', 'make_teacher', 'distilled_row', 'distill_summary',
+           'distill_records', 'run_stage']
 
 # %% ../nbs/02_distill.ipynb #c511560b
 TEACHER_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -25,162 +24,6 @@ def teacher_messages(record:dict,              # a record with `question`
                     ) -> list[dict]:
     "DeepSeek-R1's chat for a record: no system turn, the instruction at the end of the user turn."
     return prompt_messages(f"{record['question'].rstrip()}\n\n{instruction}", system=None)
-
-# %% ../nbs/02_distill.ipynb #67dbd166
-def _close(a:float, b:float) -> bool: return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
-
-# %% ../nbs/02_distill.ipynb #3721c3c6
-def _cell_value(cell:str) -> list[float]:
-    "Values a table cell can stand for: its number, and the fraction when it is a percent."
-    nums = parse_numbers(cell)
-    if len(nums) != 1: return []
-    return [float(nums[0]), float(nums[0]) / 100] if nums[0].pct else [float(nums[0])]
-
-# %% ../nbs/02_distill.ipynb #953cae65
-def locate_number(value:float,             # a program argument
-                  table:list[list[str]]|None, # table rows, first row = column headers
-                  text:str="",             # the question text (context + question)
-                 ) -> dict|None:
-    "Where a number comes from: {row, col} of a table cell, {text: the words around it}, or None."
-    for row in (table or [])[1:]:
-        for j, cell in enumerate(row[1:], 1):
-            if any(_close(v, value) for v in _cell_value(cell)):
-                return dict(row=row[0].strip(), col=table[0][j].strip() if j < len(table[0]) else "")
-    words = text.split()
-    for i, w in enumerate(words):
-        if any(_close(v, value) or _close(v / 100, value) for v in parse_numbers(w)):
-            return dict(text=" ".join(words[max(0, i - 3): i + 3]))
-    return None
-
-# %% ../nbs/02_distill.ipynb #1d7be74b
-_OPS = dict(add=("Add", "+"), subtract=("Subtract", "-"), multiply=("Multiply", "*"), divide=("Divide", "/"),
-            exp=("Raise to the power", "^"))
-_TABLE_OPS = dict(table_sum="Sum", table_average="Average", table_max="Maximum", table_min="Minimum")
-
-# %% ../nbs/02_distill.ipynb #4a000f14
-def program_steps(program:str, # FinQA DSL
-                  table:list[list[str]]|None=None, # table rows for table_* operations
-                 ) -> list[dict]:
-    "Each step of `core.program_trace`, with how its arguments are shown and `inline` when it is folded into the next."
-    steps = program_trace(program, table)
-    for k, s in enumerate(steps):
-        s["shown"] = None if s["op"] in _TABLE_OPS else [
-            steps[int(a[1:])]["inline"] or fmt_num(v) if a.startswith("#") else fmt_num(v)
-            for a, v in zip(s["args"], s["values"])]
-        s["inline"] = (f"({s['shown'][0]} {_OPS[s['op']][1]} {s['shown'][1]})" if s["op"] in _OPS and k < len(steps) - 1
-                       and all(a.startswith("const_") for a in s["args"]) else None)
-        s["final"] = k == len(steps) - 1
-    return steps
-
-# %% ../nbs/02_distill.ipynb #81e19c8a
-def step_line(step:dict, table=None) -> str:
-    "One operation as a sentence with its arithmetic, e.g. 'Subtract: 5829 - 5735 = 94.'"
-    op, res = step["op"], fmt_num(step["result"], final=step.get("final", False))
-    if op in _TABLE_OPS:
-        name, nums = step["args"][0], [fmt_num(v) for v in step["values"]]
-        if op == "table_sum": return f"Sum of {name}: {' + '.join(nums)} = {res}."
-        # one operation per line: the sum, then the division
-        if op == "table_average":
-            total = fmt_num(sum(step["values"]))
-            return f"Sum of {name}: {' + '.join(nums)} = {total}.\nDivide by the count: {total} / {len(nums)} = {res}."
-        return f"{_TABLE_OPS[op]} of {name} ({', '.join(nums)}) is {res}."
-    a, b = step["shown"]
-    if op == "greater": return f"Compare: is {a} greater than {b}? {res.capitalize()}."
-    if op == "multiply" and step["args"][1] == "const_100": return f"Convert to a percentage: {a} * 100 = {res}."
-    name, sym = _OPS[op]
-    return f"{name}: {a} {sym} {b} = {res}."
-
-# %% ../nbs/02_distill.ipynb #7ee62bc1
-def _and(xs:list[str]) -> str: return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
-
-def _cell_text(cell:str) -> str|None:
-    "A cell as a trace copies it: its one number ('400', '12.5%'), or None."
-    nums = parse_numbers(cell)
-    return fmt_num(float(nums[0])) + ("%" if nums[0].pct else "") if len(nums) == 1 else None
-
-# %% ../nbs/02_distill.ipynb #617a0944
-def _header_label(header:str) -> str:
-    "A column header as a reading names it; one that reads as arithmetic ('12/31/09', '2019 -20') is quoted."
-    return f'"{header}"' if re.search(r"\d\s*[-+*/^×÷−–]\s*\d", header) else header
-
-# %% ../nbs/02_distill.ipynb #0e4c0e80
-def _row_reading(table, name:str, value:float|None=None) -> str|None:
-    "The table row `name` read left to right with its column headers: 'cost of sales: 2014 = 400, 2015 = 100'."
-    for row in (table or [])[1:]:
-        holds = value is None or any(_close(v, value) for c in row[1:] for v in _cell_value(c))
-        if row[0].strip() != name or not holds: continue
-        cells = [(table[0][j].strip() if j < len(table[0]) else "", _cell_text(c)) for j, c in enumerate(row[1:], 1)]
-        cells = [f"{_header_label(h)} = {t}" if h else t for h, t in cells if t is not None]
-        return f"{name}: {', '.join(cells)}" if cells else None
-    return None
-
-# %% ../nbs/02_distill.ipynb #ad8ef66f
-def _inputs_line(steps:list[dict], table, text:str) -> str:
-    "The first step: every table row the program reads, copied with its column headers; then numbers from the text."
-    rows, texts, given, seen = {}, [], [], set()
-    for s in steps:
-        if s["op"] in _TABLE_OPS:
-            name = s["args"][0].strip()
-            rows.setdefault(name, _row_reading(table, name) or f"{name}: {', '.join(map(fmt_num, s['values']))}")
-            continue
-        for a, v in zip(s["args"], s["values"]):
-            if a.startswith(("#", "const_")) or fmt_num(v) in seen: continue
-            seen.add(fmt_num(v)); loc = locate_number(v, table, text)
-            if loc is None: given.append(fmt_num(v))
-            elif "text" in loc: texts.append(f'{fmt_num(v)} ("{loc["text"]}")')
-            elif loc["row"] not in rows:
-                rows[loc["row"]] = _row_reading(table, loc["row"], v) or f"{loc['row']} is {fmt_num(v)} ({loc['col']})"
-    parts = ([f"from the table, " + "; ".join(rows.values())] if rows else []) + \
-            ([f"from the text, {_and(texts)}"] if texts else []) + ([f"given, {_and(given)}"] if given else [])
-    line = "; ".join(parts)
-    return line[:1].upper() + line[1:] + "." if line else ""
-
-# %% ../nbs/02_distill.ipynb #12787ca6
-def asked_question(record:dict) -> str:
-    "The question a record asks, without its context: the text after the last `Question:`."
-    return re.split(r"Question\s*[:：]", record["question"])[-1].strip()
-
-# %% ../nbs/02_distill.ipynb #fc91d4e9
-def render_trace(record:dict) -> tuple[str, str]:
-    "(trace, answer): the record's gold program as a short step-by-step trace ending in the executed answer."
-    if not record.get("program"): raise ValueError(f"{record.get('id')}: no gold program to render")
-    table = (record.get("meta") or {}).get("table") or context_table(record["question"])
-    steps = program_steps(record["program"], table)
-    shown = [_inputs_line(steps, table, record["question"])] + [step_line(s, table) for s in steps if not s["inline"]]
-    lines = [l for l in shown if l]
-    value, gold = steps[-1]["result"], str(record.get("answer") or "")
-    answer = fmt_num(value, final=True)
-    if not isinstance(value, str) and "%" in gold and not answer_correct(answer, gold):
-        pct = fmt_num(value * 100, final=True)
-        # fraction → percent, as the gold answer is written
-        if answer_correct(f"{pct}%", gold):
-            lines.append(f"Convert to a percentage: {answer} * 100 = {pct}."); answer = f"{pct}%"
-    elif "%" in gold and steps[-1]["op"] == "multiply" and steps[-1]["args"][1] == "const_100": answer += "%"
-    lines.append(f"So the answer is {answer}.")
-    return "\n".join(lines), answer
-
-# %% ../nbs/02_distill.ipynb #da84f10b
-# v2: traces copy each table row they read; v3: headers that read as arithmetic are quoted;
-# v4: an average is a sum, then a division
-PROGRAM_TEACHER_VERSION = "v4"
-
-class ProgramTeacher(Generator):
-    "The offline teacher: renders each record's gold program into a `<think>` trace ending in the executed answer."
-    kind, model, sampling = "program", PROGRAM_TEACHER_VERSION, {}
-    def request_hash(self, messages, record=None):
-        r = record or {}
-        return prompt_hash(messages, r.get("program"), (r.get("meta") or {}).get("table"), r.get("answer"))
-    def _generate(self, batch, records, done):
-        if records is None or len(records) != len(batch):
-            raise ValueError("the program teacher needs the records behind the chats")
-        for i, rec in enumerate(records):
-            t0 = time.perf_counter()
-            try:
-                trace, ans = render_trace(rec)
-                done(i, make_result(trace, ans, format_completion(trace, ans), latency=time.perf_counter() - t0))
-            except Exception as e:
-                done(i, make_result(error=dict(kind="render", message=f"{type(e).__name__}: {e}"),
-                                    latency=time.perf_counter() - t0))
 
 # %% ../nbs/02_distill.ipynb #bdbc0170
 TEACHERS = ("program", "openai", "hf", "vllm")

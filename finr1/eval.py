@@ -7,14 +7,17 @@ from __future__ import annotations
 import ast, json, re, time
 from pathlib import Path
 import numpy as np
-from .core import (THINK, ConfigError, format_ok, LABELS, NO, YES, answer_correct, cuda_vllm_available,
-                        extract_answer, parse_numbers, prompt_messages, read_json,
-                        read_jsonl, read_manifest, stage, write_json, write_jsonl)
-from .llm import embedded_model_dir
-from .data import BENCHMARKS, sample_records
-from .llm import (AnswerJudge, Generator, OpenAIGenerator, ResultCache, cached_generate, client_settings,
-                       local_generator, make_judge, model_id)
-from .hub import MODEL_TITLES, detail_table, paired_table, results_table, write_model_cards
+from .settings import ConfigError
+from .device import cuda_vllm_available
+from .run import read_json, read_jsonl, read_manifest, stage, write_json, write_jsonl
+from .answers import (answer_correct, extract_answer, format_ok, LABELS, NO, parse_numbers, prompt_messages,
+                           THINK, YES)
+from .models import embedded_model_dir, model_id
+from .llm import (AnswerJudge, cached_generate, client_settings, Generator, local_generator, make_judge,
+                       OpenAIGenerator, ResultCache)
+from .sources import BENCHMARKS
+from .data import sample_records
+from .hub import detail_table, MODEL_TITLES, paired_table, results_table, write_model_cards
 
 # %% auto #0
 __all__ = ['PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'EVAL_BACKENDS', 'PAIRS', 'eval_prompt', 'record_kind',

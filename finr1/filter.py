@@ -8,17 +8,63 @@ import ast, operator, re
 from collections import Counter
 from pathlib import Path
 from tqdm.auto import tqdm
-from .core import (fmt_num, answer_correct, answer_type, parse_numbers, read_jsonl, write_jsonl, write_json,
-                        stage, stage_input, Record, YES, NO, LABELS)
-from .llm import (CRITERIA, RUBRIC_REMINDER, AnswerJudge, Generator, ResultCache, ask_judge, make_judge,
-                       parse_rubric, reasoning_judge_messages)
+from .run import read_jsonl, stage, stage_input, write_json, write_jsonl
+from .answers import answer_correct, answer_type, fmt_num, LABELS, NO, parse_numbers, Record, YES
+from .llm import AnswerJudge, ask_judge, Generator, make_judge, ResultCache, split_reasoning
 from .hub import export_dataset
 
 # %% auto #0
-__all__ = ['FINANCE_TERMS', 'RULE_THRESHOLDS', 'RECORD_FIELDS', 'round1_rules', 'token_f1', 'segments', 'check_arithmetic',
-           'states_answer', 'content_words', 'terms', 'term_overlap', 'repetition', 'on_topic', 'answer_in_form',
-           'follows_instruction', 'rules_rubric', 'agreement', 'judge_round1', 'judge_round2', 'reject_reason',
-           'filter_rows', 'filter_report', 'plot_trace_lengths', 'run_stage']
+__all__ = ['CRITERIA', 'RUBRIC_REMINDER', 'FINANCE_TERMS', 'RULE_THRESHOLDS', 'RECORD_FIELDS', 'reasoning_judge_messages',
+           'parse_rubric', 'round1_rules', 'token_f1', 'segments', 'check_arithmetic', 'states_answer', 'content_words',
+           'terms', 'term_overlap', 'repetition', 'on_topic', 'answer_in_form', 'follows_instruction', 'rules_rubric',
+           'agreement', 'judge_round1', 'judge_round2', 'reject_reason', 'filter_rows', 'filter_report',
+           'plot_trace_lengths', 'run_stage']
+
+# %% ../nbs/03_filter.ipynb #4ad5a2e4
+CRITERIA = dict(
+    internal_consistency="the steps agree with each other and the conclusion agrees with the final answer",
+    term_overlap="the reasoning uses the terms and figures of the question and the reference answer",
+    steps="the reasoning has at least three distinct steps",
+    logical_consistency="each step follows from the earlier ones and every calculation is correct",
+    content_diversity="no passage is repeated; no redundant loops",
+    domain_relevance="the reasoning stays on the financial task",
+    instruction_consistency="the reasoning and the final answer do "
+                            "what the task asks, in the form "
+                            "it asks for (and its language)", )
+
+# %% ../nbs/03_filter.ipynb #7779b560
+def reasoning_judge_messages(row:dict) -> list[dict]:
+    "The round-2 judge prompt: score the reasoning on the seven criteria, reply with JSON."
+    crit = "\n".join(f"- {k}: {v}" for k, v in CRITERIA.items())
+    keys = ", ".join(f'"{k}": 0 or 1' for k in CRITERIA)
+    return [{"role": "user", "content":
+        "You are reviewing the reasoning written for a financial question. Score it on each criterion: 1 if the "
+        f"criterion is met, 0 if not.\n\n{crit}\n\nQuestion:\n{row['question']}\n\nReference "
+        f"answer: {row['answer']}\n\n"
+        f"Reasoning to review:\n{row.get('reasoning') or ''}\n\nFinal answer given: {row.get('teacher_answer')}\n\n"
+        f"Reply with only a JSON object with exactly these keys: {{{keys}}}"}]
+
+RUBRIC_REMINDER = ("Your reply could not be read. Reply with only a JSON object with the keys "
+                   + ", ".join(CRITERIA) + ", each 0 or 1, and nothing else.")
+
+# %% ../nbs/03_filter.ipynb #fafca3fc
+def _01(v) -> int|None:
+    if isinstance(v, bool): return int(v)
+    if isinstance(v, (int, float)) and v in (0, 1): return int(v)
+    if isinstance(v, str) and v.strip() in ("0", "1"): return int(v.strip())
+    return None
+
+# %% ../nbs/03_filter.ipynb #610e31e7
+def parse_rubric(text:str|None) -> dict|None:
+    "The seven 0/1 scores from a judge's reply (the last JSON object in it), or None when incomplete or unreadable."
+    final = split_reasoning(text or "")[1]
+    for m in reversed(list(re.finditer(r"\{[^{}]*\}", final, re.S))):
+        try: obj = json.loads(m.group(0))
+        except json.JSONDecodeError: continue
+        if not isinstance(obj, dict): continue
+        scores = {k: _01(obj.get(k)) for k in CRITERIA}
+        return scores if all(v is not None for v in scores.values()) else None
+    return None
 
 # %% ../nbs/03_filter.ipynb #59d1cdfb
 def round1_rules(row:dict) -> int|None:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import shutil
 from contextlib import nullcontext
 from pathlib import Path
-from .core import (ConfigError, REPORTING_FIELDS, StageRecord, cfg_digest, cuda_vllm_available, prompt_messages,
-                        read_json, read_jsonl, seed_everything, stage, write_json, write_jsonl)
+from .settings import ConfigError, REPORTING_FIELDS
+from .device import cuda_vllm_available, seed_everything
+from .run import cfg_digest, read_json, read_jsonl, stage, StageRecord, write_json, write_jsonl
+from .answers import prompt_messages
+from .models import load_model, pick_backend
+from .llm import pick_engine, ResultCache
 from .train import (add_lora, device_kwargs, is_main_process, model_pass_rates, train_and_save, trainer_callbacks,
                          trainer_log)
-from .llm import ResultCache, load_model, pick_backend, pick_engine
 from .rewards import reward_functions
 
 # %% auto #0

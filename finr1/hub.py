@@ -6,8 +6,11 @@
 from __future__ import annotations
 import os, sys
 from pathlib import Path
-from .core import HUB_ID, SYSTEM_PROMPT, ConfigError, read_json, read_manifest
-from .data import BENCHMARKS, SOURCE_LICENSES, markdown_table
+from .settings import ConfigError
+from .run import HUB_ID, read_json, read_manifest
+from .answers import SYSTEM_PROMPT
+from .sources import BENCHMARKS, SOURCE_LICENSES
+from .data import markdown_table
 
 # %% auto #0
 __all__ = ['MODEL_TITLES', 'METRIC_TITLES', 'SFT_COLUMNS', 'RL_COLUMNS', 'HUB_IDS', 'results_table', 'detail_table',
@@ -243,7 +246,7 @@ def model_card(run_dir:str|Path, # the run directory (its manifest says what mad
                    "question answering with visible reasoning, in the Fin-R1 format.",
         out_of_scope_use="Investment, credit or accounting decisions; any "
                          "use that trusts a figure without checking it against the source.",
-        get_started_code=("```python\nfrom transformers import pipeline\nfrom finr1.core import SYSTEM_PROMPT\n"
+        get_started_code=("```python\nfrom transformers import pipeline\nfrom finr1.answers import SYSTEM_PROMPT\n"
                           f"chat = pipeline('text-generation', model='<this folder or repo>')\n"
                           "print(chat([{'role': 'system', 'content': SYSTEM_PROMPT}, {'role': 'user', 'content': "
                           "question}])[0]['generated_text'])\n```"),

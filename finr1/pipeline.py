@@ -4,27 +4,25 @@
 
 # %% ../nbs/07_pipeline.ipynb #2f44ecde
 from __future__ import annotations
-import json, math, os, re, shutil, subprocess, sys, threading, time
+import json, os, shutil, subprocess, sys, threading, time
 from pathlib import Path
 from fastcore.script import anno_parser, Param
-from .core import (STAGES, ConfigError, Profile, check_device, cuda_available, cuda_vllm_available, gpu_problem,
-                        importable,
-                        load_profile, package_versions, open_run, parse_sets, read_manifest, stale_reason,
-                        stage_is_fresh, write_json, prompt_messages)
-from .llm import HFGenerator, embedded_model_dir, load_model, pick_backend, resolve_model
-from .data import eval_records, load_tokenizer, prompt_tokens, resolve_data_dir, training_records
-from .eval import (BENCHMARKS, benchmark_n, decoding_settings,
-                        evaluate_all, load_eval_sets, results_table, stage_models, write_reports)
-from .hub import finr1_push
+from .settings import ConfigError, load_profile, parse_sets
+from .device import check_device, cuda_vllm_available
+from .run import (ensure_upstream, open_run, read_manifest, stage_is_fresh, stage_module, STAGES, stale_reason,
+                       write_json)
+from .answers import prompt_messages
+from .models import embedded_model_dir, load_model, resolve_model
+from .llm import HFGenerator
+from .sources import BENCHMARKS
+from .hub import finr1_push, results_table
+from .eval import evaluate_all, load_eval_sets, stage_models, write_reports
+from .plan import backend_state, plan_json, plan_text, run_plan
 
 # %% auto #0
-__all__ = ['GPUS', 'PLAN_ASSUMPTIONS', 'ASSUMED', 'MODEL_PARAMS', 'GPU_PACKAGES', 'COMMANDS', 'nbs_path', 'stage_notebooks',
-           'stage_module', 'ensure_upstream', 'stage_main', 'StageFailed', 'run_notebook', 'check_model', 'check_paths',
+__all__ = ['COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_main', 'StageFailed', 'run_notebook', 'check_model', 'check_paths',
            'run_pipeline', 'default_model', 'ask', 'env_executable', 'serve_command', 'finr1_run', 'finr1_ask',
-           'finr1_serve', 'evaluate_models', 'finr1_eval', 'model_params', 'train_tokens_per_second', 'train_seconds',
-           'decode_tokens_per_second', 'plan_records', 'teacher_plan', 'judge_plan', 'sft_tokens', 'grpo_plan',
-           'eval_plan', 'plan_backends', 'gpu_hours', 'run_plan', 'backend_state', 'plan_text', 'plan_json',
-           'finr1_plan', 'finr1_stage', 'main']
+           'finr1_serve', 'evaluate_models', 'finr1_eval', 'finr1_plan', 'finr1_stage', 'main']
 
 # %% ../nbs/07_pipeline.ipynb #bf1edd3d
 def nbs_path(path:str|Path|None=None) -> Path:
@@ -40,24 +38,6 @@ def stage_notebooks(nbs:str|Path|None=None) -> dict[str, Path]:
     "Stage name → notebook path, in pipeline order."
     d = nbs_path(nbs)
     return {s: d/f"{nb}.ipynb" for s, nb in STAGES.items()}
-
-# %% ../nbs/07_pipeline.ipynb #e4c9cabf
-def stage_module(name:str):
-    "The module implementing stage `name` (imported lazily: stages import torch, TRL, ...)."
-    import importlib
-    if name not in STAGES: raise KeyError(f"unknown stage {name!r}; stages are {list(STAGES)}")
-    return importlib.import_module(f"finr1.{name}")
-
-# %% ../nbs/07_pipeline.ipynb #9004c0f6
-def ensure_upstream(run_dir:str|Path, # the run directory
-                    name:str,         # the stage about to run
-                    cfg:dict,         # resolved profile
-                    log=print):
-    "Run, in order, every stage before `name` that is not fresh in `run_dir`."
-    for s in list(STAGES)[:list(STAGES).index(name)]:
-        if (why := stale_reason(run_dir, s, cfg)) is not None:
-            log(f"[finr1] running upstream stage {s!r} into {run_dir} ({why})")
-            stage_module(s).run_stage(run_dir, Profile(cfg))   # its own copy: its reads are its own
 
 # %% ../nbs/07_pipeline.ipynb #db1ce6e9
 def stage_main(name:str,             # the stage to run
@@ -274,244 +254,6 @@ def finr1_eval(model:Param("model directories or hub ids to evaluate (repeatable
     for m in model or []: check_model(m)
     table = evaluate_models(model, profile=profile, run_dir=run_dir, overrides=overrides)
     print(table); return 0
-
-# %% ../nbs/07_pipeline.ipynb #3506a95f
-GPUS = dict(   # dense bf16 TFLOP/s and HBM TB/s from the vendors' datasheets (SXM parts)
-    H100=dict(tflops=989, tbps=3.35, memory_gb=80), H200=dict(tflops=989, tbps=4.8, memory_gb=141),
-    A100=dict(tflops=312, tbps=2.0, memory_gb=80), L40S=dict(tflops=362, tbps=0.86, memory_gb=48))
-PLAN_ASSUMPTIONS = dict(
-    completion_tokens=1500,     # mean tokens of a reasoning completion (teacher, rollout, eval), capped by its max
-    answer_tokens=20,           # the `<answer>` block and tags around the reasoning
-    train_flops_per_token=6,    # × parameters: forward 2, backward 2, recompute 2
-    train_mfu=dict(hf=0.27, unsloth=0.49),   # measured, H200: LoRA r64 on a 7B-shaped model, per training backend
-    train_step_floor_s=0.56,    # measured, H200: an SFT step of the 135M model (batch 32 × ~310 tokens)
-    hf_decode_ms=(22.7, 10.1),  # measured, H200: transformers `generate`, ms per step = a + b × billions of parameters
-    vllm_decode_mbu=0.5,        # assumed: share of HBM bandwidth a vLLM decoding step reaches
-    vllm_concurrency=256,       # assumed: sequences vLLM decodes at once
-    notebook_overhead_s=17,     # measured, H200: papermill kernel, imports and lessons per stage notebook
-)
-ASSUMED = ("completion_tokens", "answer_tokens", "vllm_decode_mbu", "vllm_concurrency")   # the rest was measured
-MODEL_PARAMS = {"embedded": 0.135e9, "Qwen/Qwen2.5-7B-Instruct": 7.62e9}
-
-def model_params(model:str) -> float|None:
-    "Parameter count of a profile's `model`: known ids, else the size in its name (`…-7B-…`), else None."
-    if str(model) in MODEL_PARAMS: return MODEL_PARAMS[str(model)]
-    m = re.search(r"(?<![\d.])(\d+(?:\.\d+)?)B(?![a-z])", str(model))
-    return float(m.group(1)) * 1e9 if m else None
-
-
-# %% ../nbs/07_pipeline.ipynb #bf55ff5a
-def train_tokens_per_second(params:float, gpu:dict,
-                            backend:str="hf", # the training backend: hf | unsloth
-                            a:dict=PLAN_ASSUMPTIONS) -> float:
-    "Training tokens/s of a `params`-parameter model on `gpu` at the backend's measured utilisation."
-    return a["train_mfu"][backend] * gpu["tflops"] * 1e12 / (a["train_flops_per_token"] * params)
-
-def train_seconds(tokens:float, steps:int, params:float, gpu:dict, backend:str="hf", a:dict=PLAN_ASSUMPTIONS) -> float:
-    "Seconds to train on `tokens` in `steps` optimizer steps: compute at the backend's rate, but never under the floor."
-    return max(tokens / train_tokens_per_second(params, gpu, backend, a), steps * a["train_step_floor_s"])
-
-
-# %% ../nbs/07_pipeline.ipynb #ca15241a
-def decode_tokens_per_second(params:float, gpu:dict, concurrency:int,
-                             backend:str="vllm", # hf (measured step time) | vllm (assumed bandwidth share)
-                             a:dict=PLAN_ASSUMPTIONS) -> float:
-    "Generated tokens/s with `concurrency` sequences in flight: transformers' measured step, or vLLM's weight reads."
-    if backend == "hf": return concurrency * 1000 / (a["hf_decode_ms"][0] + a["hf_decode_ms"][1] * params / 1e9)
-    steps = a["vllm_decode_mbu"] * gpu["tbps"] * 1e12 / (2 * params)             # bf16: 2 bytes per parameter
-    return min(concurrency * steps, a["train_mfu"]["hf"] * gpu["tflops"] * 1e12 / (2 * params))
-
-
-# %% ../nbs/07_pipeline.ipynb #ca195983
-def _mean(xs): return sum(xs) / len(xs) if xs else 0.0
-
-def _counting_tokenizer(cfg:dict):
-    "(tokenizer, its name): the profile model's when it loads offline, else the embedded one's."
-    try: return load_tokenizer(resolve_model(cfg["model"])), str(cfg["model"])
-    except Exception: return load_tokenizer(), "embedded SmolLM2-135M-Instruct (the model's own is not on this machine)"
-
-# %% ../nbs/07_pipeline.ipynb #cc5b9d3f
-def plan_records(cfg:dict) -> dict:
-    "Training and eval records as stage `data` reads them, skipped sources with reasons, mean prompt tokens per set."
-    data_dir = resolve_data_dir(cfg)
-    evals, eval_skipped, pools = eval_records(cfg, data_dir)
-    train, train_skipped, _ = training_records(cfg, data_dir, evals, pools)
-    tok, tok_name = _counting_tokenizer(cfg)
-    return dict(train=train, evals=evals, tokenizer=tok_name,
-                skipped={**{f"train/{k}": v for k, v in train_skipped.items()},
-                         **{f"eval/{k}": v for k, v in eval_skipped.items()}},
-                prompt={s: _mean(prompt_tokens(r, tok, 200)) for s, r in {**train, **evals}.items()})
-
-# %% ../nbs/07_pipeline.ipynb #f7defb69
-def _completion(max_tokens:int, a:dict) -> int: return min(a["completion_tokens"], max_tokens)
-
-def teacher_plan(cfg:dict, recs:dict, a:dict=PLAN_ASSUMPTIONS) -> dict:
-    "Teacher requests, prompt and completion tokens (all 0 for the offline `program` teacher)."
-    if cfg["teacher"] == "program": return dict(requests=0, prompt_tokens=0, completion_tokens=0)
-    n = sum(map(len, recs["train"].values()))
-    return dict(requests=n, prompt_tokens=round(sum(len(r) * recs["prompt"][s] for s, r in recs["train"].items())),
-                completion_tokens=n * _completion(cfg["teacher_max_tokens"], a))
-
-# %% ../nbs/07_pipeline.ipynb #82b6787a
-def judge_plan(cfg:dict, recs:dict) -> dict:
-    "Judge calls at most: round 1 for open-text answers, round 2 for every record (0 with the `rules` judge)."
-    if cfg["judge"] == "rules": return dict(round1=0, round2=0)
-    train = [r for rs in recs["train"].values() for r in rs]
-    return dict(round1=sum(r.get("answer_type") == "text" for r in train), round2=len(train))
-
-# %% ../nbs/07_pipeline.ipynb #2a4fa8b3
-def sft_tokens(cfg:dict, recs:dict, a:dict=PLAN_ASSUMPTIONS) -> int:
-    "Training tokens of SFT over every distilled record (an upper bound: the filter keeps fewer)."
-    n = sum(map(len, recs["train"].values()))
-    prompt = _mean([recs["prompt"][s] for s in recs["train"]])
-    sample = min(prompt + _completion(cfg["teacher_max_tokens"], a) + a["answer_tokens"], cfg["sft_max_length"])
-    samples = cfg["sft_epochs"] * n
-    if cfg["sft_max_steps"] > 0:
-        samples = min(samples, cfg["sft_max_steps"] * cfg["sft_batch_size"] * cfg["sft_grad_accum"])
-    return round(samples * sample)
-
-# %% ../nbs/07_pipeline.ipynb #f714359a
-def grpo_plan(cfg:dict, a:dict=PLAN_ASSUMPTIONS) -> dict:
-    "GRPO rollouts, completions per optimizer step and per generation, generated tokens (expected and at most)."
-    per_step = cfg["grpo_batch_size"] * cfg["grpo_grad_accum"]
-    rollouts = cfg["grpo_max_steps"] * per_step
-    per_generation = cfg["grpo_batch_size"] * (cfg["grpo_steps_per_generation"] or cfg["grpo_grad_accum"])
-    return dict(rollouts=rollouts, per_step=per_step, per_generation=per_generation,
-                generated_tokens=rollouts * _completion(cfg["grpo_max_completion_length"], a),
-                generated_tokens_max=rollouts * cfg["grpo_max_completion_length"],
-                pass_rate_samples=cfg["grpo_pass_rate_k"] * (cfg["synthetic_rl_n"] or 0))
-
-
-# %% ../nbs/07_pipeline.ipynb #f077a268
-def eval_plan(cfg:dict, recs:dict, a:dict=PLAN_ASSUMPTIONS) -> dict:
-    "Items per benchmark, evaluated models (local and API), generations and tokens, decodes per item."
-    items = {b: min(benchmark_n(cfg, b) or len(r), len(r)) for b, r in recs["evals"].items()}
-    local, api = 2 + bool(cfg["eval_base"]), len(cfg.get("eval_api_models") or [])
-    decodes = 1 + int(cfg["eval_samples"] or 0)   # the greedy decode and the k samples
-    max_new = {b: decoding_settings(cfg, b)["max_new_tokens"] for b in items}
-    return dict(items=items, local_models=local, api_models=api, decodes_per_item=decodes,
-                generations=sum(items.values()) * (local + api) * decodes, max_new_tokens=max_new,
-                tokens_per_model=decodes * sum(n * _completion(max_new[b], a) for b, n in items.items()))
-
-
-# %% ../nbs/07_pipeline.ipynb #831f76ac
-def plan_backends(cfg:dict) -> dict:
-    "The backends a run of `cfg` takes here: training (unsloth | hf), rollouts and eval (vllm | hf | endpoint)."
-    vllm = cuda_vllm_available()
-    train = cfg["backend"] if cfg["backend"] != "auto" else "unsloth" if cuda_available() and importable("unsloth") \
-        else "hf"
-    ev = cfg["eval_backend"] if cfg["eval_backend"] != "auto" else "vllm" if vllm else "hf"
-    rollout = "vllm" if cfg["grpo_use_vllm"] and (vllm or ev == "vllm") else "hf"   # eval_backend=vllm: a vLLM machine
-    return dict(train=train, rollout=rollout, eval=ev)
-
-def _decode_seconds(sequences:int, tokens:int, batch:int, params:float, g:dict, backend:str, a:dict) -> float:
-    "Seconds to decode `sequences` completions: transformers `tokens` steps per batch, vLLM by tokens in flight."
-    if backend == "hf": return math.ceil(sequences / batch) * tokens * batch / decode_tokens_per_second(params, g,
-                                                                                                         batch, "hf", a)
-    rate = decode_tokens_per_second(params, g, a["vllm_concurrency"], "vllm", a)
-    return sequences * min(tokens, a["completion_tokens"]) / rate
-
-
-# %% ../nbs/07_pipeline.ipynb #2129a258
-def gpu_hours(cfg:dict, recs:dict, sft:int, grpo:dict, ev:dict, gpu:str="H100", a:dict=PLAN_ASSUMPTIONS) -> dict|None:
-    "Estimated seconds and hours of SFT, GRPO, eval and the notebooks on one `gpu`, with the backends and rates used."
-    params, g, b = model_params(cfg["model"]), GPUS[gpu], plan_backends(cfg)
-    if not params: return None
-    sft_steps = math.ceil(cfg["sft_epochs"] * sum(map(len, recs["train"].values()))
-                          / (cfg["sft_batch_size"] * cfg["sft_grad_accum"]))
-    if cfg["sft_max_steps"] > 0: sft_steps = min(sft_steps, cfg["sft_max_steps"])
-    train_b = b["train"] if b["train"] in a["train_mfu"] else "hf"
-    prompt = _mean(list(recs["prompt"].values()))
-    grpo_train = (grpo["rollouts"] * prompt + grpo["generated_tokens"]) * (1 + (cfg["grpo_beta"] > 0) / 3)
-    secs = dict(
-        sft=train_seconds(sft, sft_steps, params, g, train_b, a),
-        grpo=_decode_seconds(grpo["pass_rate_samples"], cfg["grpo_max_completion_length"],
-                             cfg["generation_batch_size"], params, g, b["rollout"], a)
-             + math.ceil(grpo["rollouts"] / grpo["per_generation"]) * _decode_seconds(
-                 grpo["per_generation"], cfg["grpo_max_completion_length"], grpo["per_generation"], params, g,
-                 b["rollout"], a)
-             + train_seconds(grpo_train, cfg["grpo_max_steps"], params, g, train_b, a),
-        eval=0 if b["eval"] == "endpoint" else sum(
-            ev["local_models"] * ev["decodes_per_item"] * _decode_seconds(n, ev["max_new_tokens"][bench],
-                                                                          cfg["eval_batch_size"], params, g, b["eval"], a)
-            for bench, n in ev["items"].items()),
-        notebooks=len(STAGES) * a["notebook_overhead_s"])
-    secs = {k: round(v) for k, v in secs.items()}
-    total = sum(secs.values())
-    return dict(gpu=gpu, params=params, backends=b, seconds=dict(secs, total=total),
-                **{k: round(v / 3600, 2) for k, v in secs.items() if k != "notebooks"}, total=round(total / 3600, 2),
-                tokens_per_s=dict(train=round(train_tokens_per_second(params, g, train_b, a)),
-                                  rollout=round(decode_tokens_per_second(params, g, grpo["per_generation"],
-                                                                         b["rollout"], a)),
-                                  eval=round(decode_tokens_per_second(params, g, cfg["eval_batch_size"] if b["eval"]
-                                                                      == "hf" else a["vllm_concurrency"], b["eval"],
-                                                                      a))))
-
-
-# %% ../nbs/07_pipeline.ipynb #b6e99222
-def run_plan(cfg:dict,         # resolved profile
-             gpu:str="H100",   # a key of `GPUS`
-             a:dict=PLAN_ASSUMPTIONS) -> dict:
-    "What a run of `cfg` would do and cost: records, teacher, judge, SFT, GRPO, eval, GPU-hours."
-    if gpu not in GPUS: raise ConfigError(f"unknown GPU {gpu!r}; known: {', '.join(GPUS)}")
-    recs = plan_records(cfg)
-    teacher, judge, sft = teacher_plan(cfg, recs, a), judge_plan(cfg, recs), sft_tokens(cfg, recs, a)
-    grpo, ev = grpo_plan(cfg, a), eval_plan(cfg, recs, a)
-    return dict(profile=cfg["profile"], records={s: len(r) for s, r in recs["train"].items()}, skipped=recs["skipped"],
-                teacher_requests=teacher["requests"], teacher=teacher, judge_calls=sum(judge.values()), judge=judge,
-                sft_tokens=sft, grpo_rollouts=grpo["rollouts"], grpo=grpo, eval_generations=ev["generations"], eval=ev,
-                gpu_hours=gpu_hours(cfg, recs, sft, grpo, ev, gpu, a),
-                assumptions=dict(a, assumed=list(ASSUMED), prompt_tokenizer=recs["tokenizer"]))
-
-# %% ../nbs/07_pipeline.ipynb #20706ece
-GPU_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "vllm", "unsloth", "deepspeed")
-
-def backend_state() -> dict:
-    "This machine: CUDA as torch sees it (and why not), the GPU libraries' versions, and what `backend=auto` picks."
-    import torch
-    cuda = cuda_available()
-    return dict(cuda=cuda, torch_cuda_build=torch.version.cuda, gpu_problem=gpu_problem(),
-                training_backend=pick_backend("auto"),
-                devices=[torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
-                vllm_usable=cuda_vllm_available(),
-                versions=package_versions(GPU_PACKAGES))
-
-# %% ../nbs/07_pipeline.ipynb #fff8577d
-def _n(x) -> str: return f"{x:,}"
-def _items(d:dict) -> str: return ", ".join(f"{k} {_n(v)}" for k, v in d.items())
-
-def plan_text(plan:dict, state:dict) -> str:
-    "A plan as a few readable lines."
-    t, j, g, e, h = plan["teacher"], plan["judge"], plan["grpo"], plan["eval"], plan["gpu_hours"]
-    lines = [f"finr1 plan — profile {plan['profile']!r}",
-             f"records: {_n(sum(plan['records'].values()))} — " + _items(plan["records"]),
-             *[f"  skipped {k}: {v}" for k, v in plan["skipped"].items()],
-             f"teacher: {_n(t['requests'])} requests, ~{_n(t['prompt_tokens'])} prompt + "
-             f"~{_n(t['completion_tokens'])} completion tokens",
-             f"judge: up to {_n(plan['judge_calls'])} calls (round 1 {_n(j['round1'])}, round 2 {_n(j['round2'])})",
-             f"SFT: ~{_n(plan['sft_tokens'])} training tokens",
-             f"GRPO: {_n(g['rollouts'])} rollouts, ~{_n(g['generated_tokens'])} generated tokens "
-             f"(at most {_n(g['generated_tokens_max'])})",
-             f"eval: {_n(e['generations'])} generations — {_items(e['items'])} items per model"]
-    if h:
-        s, b = h["seconds"], h["backends"]
-        when = (lambda x: f"{x / 60:.1f} min") if s["total"] < 2 * 3600 else (lambda x: f"{x / 3600:.1f} h")
-        lines.append(f"time on one {h['gpu']}: SFT {when(s['sft'])}, GRPO {when(s['grpo'])}, eval {when(s['eval'])}, "
-                     f"notebooks {when(s['notebooks'])} — total ~{when(s['total'])} (training on {b['train']}, "
-                     f"rollouts {b['rollout']}, eval {b['eval']}; tokens/s: {_items(h['tokens_per_s'])})")
-    assumed = set(plan["assumptions"].get("assumed", ()))
-    lines += ["figures: " + ", ".join(f"{k}={v}" + (" (assumed)" if k in assumed else "")
-                                      for k, v in plan["assumptions"].items() if k != "assumed"),
-              f"this machine: CUDA {state['cuda']} (torch built for CUDA {state['torch_cuda_build']}), "
-              f"training backend {state['training_backend']}, vLLM usable {state['vllm_usable']}"
-              + (f" — {state['gpu_problem']}" if state["gpu_problem"] else ""),
-              "versions: " + ", ".join(f"{k} {v}" for k, v in state["versions"].items() if v)]
-    return "\n".join(lines)
-
-# %% ../nbs/07_pipeline.ipynb #b54626e9
-def plan_json(plan:dict) -> str:
-    "A plan as one JSON object."
-    return json.dumps(plan, default=str)
 
 # %% ../nbs/07_pipeline.ipynb #89e13d85
 def finr1_plan(profile:str="tiny",  # profile: smoke | tiny | cpu | gpu | paper

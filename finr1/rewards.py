@@ -6,8 +6,8 @@
 from __future__ import annotations
 import tempfile
 from pathlib import Path
-from .llm import AnswerJudge, Generator, ResultCache, judge_client
-from .core import TAGS, answer_correct, extract_answer, format_ok
+from .answers import answer_correct, extract_answer, format_ok, TAGS
+from .llm import AnswerJudge, Generator, judge_client, ResultCache
 
 # %% auto #0
 __all__ = ['REWARDS', 'completion_text', 'format_reward', 'tag_count_reward', 'accuracy_reward', 'make_verifier_reward',

@@ -8,12 +8,15 @@ __all__ = ['sft_dataset', 'sft_config', 'sft_trainer', 'sft_log', 'plot_loss', '
 
 # %% ../nbs/04_sft.ipynb #55c97e0f
 import json, shutil
-from .train import (add_lora, device_kwargs, is_main_process, model_pass_rates, train_and_save, trainer_callbacks,
-                         trainer_log)
 from contextlib import nullcontext
 from pathlib import Path
-from .core import StageRecord, read_jsonl, seed_everything, sft_sample, stage, stage_input, write_json
-from .llm import ResultCache, load_model, merge_adapter, pick_backend
+from .device import seed_everything
+from .run import read_jsonl, stage, stage_input, StageRecord, write_json
+from .answers import sft_sample
+from .models import load_model, merge_adapter, pick_backend
+from .llm import ResultCache
+from .train import (add_lora, device_kwargs, is_main_process, model_pass_rates, train_and_save, trainer_callbacks,
+                         trainer_log)
 
 # %% ../nbs/04_sft.ipynb #1929e2e4
 def sft_dataset(records:list[dict],   # records with `question`, `answer` and the accepted `reasoning`

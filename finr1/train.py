@@ -6,9 +6,11 @@
 from __future__ import annotations
 import os, time
 from pathlib import Path
-from .core import (answer_correct, cuda_available, extract_answer, importable, prompt_messages, train_precision,
-                        write_json)
-from .llm import Generator, ResultCache, cached_generate, local_generator, merge_adapter
+from .device import cuda_available, importable, train_precision
+from .run import write_json
+from .answers import answer_correct, extract_answer, prompt_messages
+from .models import merge_adapter
+from .llm import cached_generate, Generator, local_generator, ResultCache
 if cuda_available(): importable("unsloth")   # Unsloth patches transformers / TRL / PEFT: import it before them
 from transformers import TrainerCallback
 

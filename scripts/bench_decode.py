@@ -28,7 +28,8 @@ def random_model(src:str, out:Path) -> Path:
 
 def run(model:str, n:int, max_tokens:int) -> dict:
     import torch
-    from finr1.core import cuda_available, prompt_messages
+    from finr1.answers import prompt_messages
+    from finr1.device import cuda_available
     from finr1.llm import HFGenerator, load_model
     from finr1.synthetic import synthetic_records
     lm, tok = load_model(model, "hf", training=False)

@@ -46,12 +46,12 @@ else
 fi
 step imports "$PY" -c "
 import json, torch
-from finr1.core import gpu_problem, importable, package_versions
-from finr1.pipeline import backend_state
+from finr1.device import gpu_problem, importable
+from finr1.plan import backend_state
 print(json.dumps(dict(backend_state(), unsloth=importable('unsloth'), vllm=importable('vllm'))))
 assert torch.cuda.is_available(), gpu_problem()" || exit 1
 GPU=$("$PY" -c "
-import torch; from finr1.pipeline import GPUS
+import torch; from finr1.plan import GPUS
 name = torch.cuda.get_device_name(0); print(next((g for g in GPUS if g in name), 'H100'))")
 step bench "$PY" scripts/bench_decode.py --n 256 --max-tokens 128 --json "$OUT/bench_decode.json"
 step plan sh -c "$(printf '%q ' "${FINR1[@]}") plan --profile gpu --gpu $GPU --json > '$OUT/plan.json'"

@@ -9,9 +9,11 @@ to each row's EOS, so padding a finished row does not count) and the speed-up ov
 The greedy completions of the batched runs are compared with the one-at-a-time ones (same text expected).
 """
 import argparse, json, os, time
-from finr1.core import find_data_dir, load_profile
-from finr1.llm import embedded_model_dir
-from finr1.data import load_finqa, sample_records
+from finr1.run import find_data_dir
+from finr1.settings import load_profile
+from finr1.models import embedded_model_dir
+from finr1.sources import load_finqa
+from finr1.data import sample_records
 from finr1.synthetic import synthetic_records
 from finr1.eval import decoding_settings, eval_prompt
 from finr1.llm import HFGenerator

@@ -1,8 +1,8 @@
 "Shared pytest fixtures for finr1's tests (what notebooks should not hold: servers, subprocesses, kill-and-resume)."
 import os, socket, subprocess, time, urllib.request
 import pytest
-from finr1.core import find_data_dir
-from finr1.llm import embedded_model_dir
+from finr1.run import find_data_dir
+from finr1.models import embedded_model_dir
 from finr1.pipeline import serve_command
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,8 @@ import argparse, re, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub_server import StubOpenAI, last_user
-from finr1.core import read_jsonl
-from finr1.distill import render_trace
+from finr1.run import read_jsonl
+from finr1.programs import render_trace
 
 KINDS = ("good", "wrong", "repetitive", "good", "short")
 

@@ -1,6 +1,7 @@
 "The executor reproduces FinQA's gold answers on every real FinQA file that carries programs."
 import json
-from finr1.core import check_executor, execute_program, read_jsonl
+from finr1.programs import check_executor, execute_program
+from finr1.run import read_jsonl
 
 def test_executor_reproduces_finqa_test(data_dir):
     report = check_executor(data_dir/"finqa/finqa_test_assembled.jsonl")

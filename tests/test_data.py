@@ -5,11 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from finr1.core import answer_correct, execute_program, load_profile, read_json, read_jsonl
-from finr1.data import (CONVFINQA_FILES, FINCUGE_TASKS, DataError, decontaminate, finqa_page, load_all,
-                        load_convfinqa, load_fin_eva, load_finance_instruct, load_financeiq, load_fincuge,
-                        load_finqa, load_tfns, make_record, page_key, prompt_tokens, load_tokenizer, run_stage,
-                        to_dataset, TRAIN_LOADERS, EVAL_LOADERS)
+from finr1.answers import answer_correct
+from finr1.programs import execute_program
+from finr1.settings import load_profile
+from finr1.run import read_json, read_jsonl
+from finr1.sources import CONVFINQA_FILES, FINCUGE_TASKS, DataError, finqa_page, load_all, load_convfinqa, load_fin_eva, load_finance_instruct, load_financeiq, load_fincuge, load_finqa, load_tfns, TRAIN_LOADERS, EVAL_LOADERS
+from finr1.data import decontaminate, page_key, prompt_tokens, load_tokenizer, run_stage, to_dataset
+from finr1.answers import make_record
 from finr1.synthetic import TEMPLATES, synthetic_records
 
 
@@ -210,8 +212,8 @@ def test_easy_splits_disjoint_seeded_and_distinct_from_standard():
     with pytest.raises(ValueError, match="difficulty must be one of"): synthetic_records(1, difficulty="hard")
 
 def test_easy_prompts_and_traces_fit_tiny():
-    from finr1.core import format_completion
-    from finr1.distill import render_trace
+    from finr1.answers import format_completion
+    from finr1.programs import render_trace
     tok, tiny = load_tokenizer(), load_profile("tiny")
     recs = synthetic_records(200, seed=0, difficulty="easy")
     std = prompt_tokens(synthetic_records(200, seed=0), tok, sample=None)

@@ -5,10 +5,12 @@ from pathlib import Path
 import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub_server import StubOpenAI, last_user
-from finr1.core import init_run, load_profile, read_jsonl, write_jsonl, read_manifest, read_json
-from finr1.llm import embedded_model_dir
+from finr1.run import init_run, read_jsonl, write_jsonl, read_manifest, read_json
+from finr1.settings import load_profile
+from finr1.models import embedded_model_dir
 from finr1.synthetic import synthetic_records
-from finr1.distill import distill_records, teacher_messages, run_stage, make_teacher
+from finr1.distill import distill_records, teacher_messages, make_teacher
+from finr1.data import run_stage
 from finr1.llm import OpenAIGenerator, ResultCache
 from finr1.pipeline import serve_command
 
@@ -105,7 +107,7 @@ def test_unreachable_endpoint_fails_loudly_never_falls_back_to_program(tmp_path)
     assert read_json(run/"data"/"distill_report.json")["failures_by_kind"] == {"connection": 3}
 
 # ---------------------------------------------------------------- kill -9 mid-run, then resume
-CHILD = ("import sys; from finr1.core import load_config; from finr1.distill import run_stage; "
+CHILD = ("import sys; from finr1.run import load_config; from finr1.distill import run_stage; "
          "run_stage(sys.argv[1], load_config(sys.argv[1]), progress=False)")
 
 def _lines(p:Path) -> int: return p.read_bytes().count(b"\n") if p.exists() else 0

@@ -3,12 +3,14 @@ the OpenAI-compatible endpoint backend and the LLM judge against real HTTP serve
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
-from finr1.core import init_run, load_profile, read_json, read_jsonl, read_manifest, write_json, write_jsonl
+from finr1.run import init_run, read_json, read_jsonl, read_manifest, write_json, write_jsonl
+from finr1.settings import load_profile
 from finr1.synthetic import synthetic_records
 from finr1.llm import ResultCache
-from finr1.core import format_ok
-from finr1.eval import (evaluate_all, load_eval_sets, run_stage, stage_models, write_reports)
-from finr1.llm import embedded_model_dir
+from finr1.answers import format_ok
+from finr1.eval import evaluate_all, load_eval_sets, stage_models, write_reports
+from finr1.data import run_stage
+from finr1.models import embedded_model_dir
 
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub_server import StubOpenAI, last_user
@@ -145,8 +147,8 @@ def test_llm_judge_for_open_answers(tmp_path):
 
 KILL_SCRIPT = """
 import sys
-from finr1.core import load_profile
-from finr1.eval import run_stage
+from finr1.settings import load_profile
+from finr1.data import run_stage
 cfg = load_profile("smoke", eval_n=8, eval_max_new_tokens=12, eval_batch_size=1)
 run_stage(sys.argv[1], cfg)
 """
@@ -168,7 +170,7 @@ def test_kill_and_resume(tmp_path):
 
 def test_evaluate_models_cli_path(tmp_path):
     "`finr1 eval --model DIR`: builds the eval sets with stage data, evaluates the given directory, returns the table."
-    from finr1.llm import embedded_model_dir
+    from finr1.models import embedded_model_dir
     from finr1.pipeline import evaluate_models
     table = evaluate_models([str(embedded_model_dir())], profile="smoke", run_dir=tmp_path/"ev",
                             overrides=dict(eval_n=2, eval_max_new_tokens=4))

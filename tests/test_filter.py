@@ -4,10 +4,15 @@ import json, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub_server import StubOpenAI
-from finr1.core import init_run, load_profile, read_jsonl, write_jsonl, read_json, context_table
+from finr1.run import init_run, read_jsonl, write_jsonl, read_json
+from finr1.settings import load_profile
+from finr1.programs import context_table
 from finr1.synthetic import synthetic_records
-from finr1.distill import ProgramTeacher, teacher_messages, distilled_row, run_stage as distill_stage
-from finr1.filter import CRITERIA, rules_rubric, round1_rules, run_stage
+from finr1.llm import ProgramTeacher
+from finr1.distill import teacher_messages, distilled_row
+from finr1.data import run_stage as distill_stage
+from finr1.filter import CRITERIA, rules_rubric, round1_rules
+from finr1.data import run_stage
 
 def program_rows(records):
     "Records distilled by the program teacher."

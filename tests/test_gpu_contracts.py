@@ -50,7 +50,7 @@ def test_vllm_engine_sampling_outputs_and_close():
         from vllm.outputs import RequestOutput, CompletionOutput
         from vllm.v1.engine.core_client import EngineCoreClient
         from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
-        from finr1.core import load_profile
+        from finr1.settings import load_profile
         from finr1.eval import vllm_engine_kwargs, eval_sampling, decoding_settings
         from finr1.llm import VLLMGenerator
         cfg = load_profile("paper")
@@ -77,7 +77,7 @@ def test_paper_grpo_config_with_vllm():
     "The `paper` profile's `GRPOConfig`, vLLM settings included, built by the installed TRL; server mode on the port finr1 sets."
     out = run_py("""
         import json, tempfile
-        from finr1.core import load_profile
+        from finr1.settings import load_profile
         from finr1.grpo import grpo_config
         from trl.import_utils import is_vllm_available
         a = grpo_config(load_profile("paper"), tempfile.mkdtemp(), use_vllm=True)
@@ -94,8 +94,8 @@ def test_unsloth_keywords_and_cpu_fallback_with_lora():
     out = run_py("""
         import unsloth, inspect, json
         from unsloth import FastLanguageModel
-        from finr1.core import load_profile
-        from finr1.llm import embedded_model_dir, load_model, unsloth_load_kwargs
+        from finr1.settings import load_profile
+        from finr1.models import embedded_model_dir, load_model, unsloth_load_kwargs
         from finr1.train import add_lora, lora_kwargs
         cfg = load_profile("smoke")
         load_kw, lora_kw = unsloth_load_kwargs("x", 1024, False), lora_kwargs(load_profile("paper"), "unsloth")

@@ -23,7 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub_server import StubOpenAI
 from deepseek_like import DeepSeekLikeTeacher
-from finr1.core import STAGES, read_json, read_jsonl
+from finr1.run import STAGES, read_json, read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 FINR1 = str(Path(sys.executable).parent/"finr1")

@@ -2,7 +2,8 @@
 import json, os, subprocess, sys
 from pathlib import Path
 import nbformat, pytest
-from finr1.core import STAGES, ConfigError, read_json
+from finr1.run import STAGES, read_json
+from finr1.settings import ConfigError
 from finr1.pipeline import run_pipeline, StageFailed, main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +95,8 @@ def test_resume_decides_per_stage_from_the_fields_it_reads(smoke_run):
     """Each stage is fresh while its inputs, outputs and the profile fields it reads are unchanged (STAGE_FIELDS):
     eval_n touches eval only; sft_lr touches sft only (grpo and eval follow through the new SFT model, which the
     slow paper rehearsal runs for real). The manifest also records that no stage read an undeclared field."""
-    from finr1.core import load_profile, stale_reason
+    from finr1.settings import load_profile
+    from finr1.run import stale_reason
     run, _ = smoke_run
     man = read_json(run/"manifest.json")
     assert {s: e["undeclared_fields"] for s, e in man.items() if e.get("undeclared_fields")} == {}
@@ -193,7 +195,7 @@ def test_plan_json_for_the_paper_profile(data_dir):
 @pytest.mark.parametrize("profile", ["paper", "gpu"])
 def test_gpu_profiles_without_a_gpu_are_one_line(profile, tmp_path):
     "`paper` and `gpu` on a machine whose torch cannot use a GPU stop before anything runs (nothing is written)."
-    from finr1.core import gpu_problem
+    from finr1.device import gpu_problem
     if gpu_problem() is None: pytest.skip("this machine has a usable GPU")
     r = subprocess.run([FINR1, "run", "--profile", profile, "--run-dir", str(tmp_path/"run")], capture_output=True,
                        text=True, cwd=ROOT, timeout=120)

@@ -18,7 +18,7 @@ def test_parameters_cells_parse_cleanly(caplog):
     "Every stage notebook's `parameters` cell gives papermill exactly profile, run_dir, overrides, with no parse warning."
     import json, logging, nbformat
     from papermill.translators import PythonTranslator
-    from finr1.core import STAGES
+    from finr1.run import STAGES
     for nb in STAGES.values():
         cells = [c for c in json.loads((ROOT/"nbs"/f"{nb}.ipynb").read_text())["cells"] if "parameters" in c["metadata"].get("tags", [])]
         assert len(cells) == 1, nb
@@ -28,7 +28,7 @@ def test_parameters_cells_parse_cleanly(caplog):
     assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()]
 
 def test_lessons_never_depend_on_the_generator_a_machine_picks():
-    """Outside `00a_llm` (which defines the generators and teaches each one), no lesson or demo cell names a generator
+    """Outside `00g_llm` (which defines the generators and teaches each one), no lesson or demo cell names a generator
     class, and no cell anywhere reads a generator's private state: on a CUDA machine with vLLM, `make_generator` and
     `local_generator` return a vLLM engine, and a cell that assumed transformers would stop papermill there."""
     import json, re
@@ -38,7 +38,7 @@ def test_lessons_never_depend_on_the_generator_a_machine_picks():
             src = "".join(c["source"])
             if c["cell_type"] != "code" or src.lstrip().startswith("#| export"): continue
             if re.search(r"\._(lm|tok|llm)\b|type\([^)]*\)\.__name__\s*[,=)]", src) and "Generator" in src: bad.append(f"{nb.name} cell {i}: private state")
-            if nb.name != "00a_llm.ipynb" and re.search(r"\b(HFGenerator|VLLMGenerator|OpenAIGenerator)\b", src): bad.append(f"{nb.name} cell {i}: a generator class")
+            if nb.name != "00g_llm.ipynb" and re.search(r"\b(HFGenerator|VLLMGenerator|OpenAIGenerator)\b", src): bad.append(f"{nb.name} cell {i}: a generator class")
     assert bad == []
 
 def test_gpu_smoke_script_parses():

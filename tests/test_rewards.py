@@ -3,7 +3,7 @@ import json, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from finr1.rewards import accuracy_reward, format_reward, make_verifier_reward, reward_functions
-from finr1.core import load_profile
+from finr1.settings import load_profile
 from finr1.llm import judge_client
 
 KEY_ENV, KEY = "FINR1_TEST_JUDGE_KEY", "sk-local-test-0123"

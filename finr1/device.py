@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_device.ipynb #81dcc57f
 from __future__ import annotations
-import importlib, os, platform, random, re
+import os, platform, random, re
 from pathlib import Path
 from .settings import ConfigError
 

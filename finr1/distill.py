@@ -9,12 +9,11 @@ from collections import Counter
 from pathlib import Path
 from .run import read_jsonl, stage, stage_input, write_json, write_jsonl
 from .answers import prompt_messages
-from .llm import (cached_generate, client_settings, Generator, HFGenerator, OpenAIGenerator, ProgramTeacher,
-                       ResultCache, VLLMGenerator)
+from .llm import cached_generate, client_settings, Generator, make_generator, ResultCache
 
 # %% auto #0
-__all__ = ['TEACHER_INSTRUCTION', 'TEACHERS', 'teacher_messages', 'make_teacher', 'distilled_row', 'distill_summary',
-           'distill_records', 'run_stage']
+__all__ = ['TEACHER_INSTRUCTION', 'teacher_messages', 'make_teacher', 'distilled_row', 'distill_summary', 'distill_records',
+           'run_stage']
 
 # %% ../nbs/02_distill.ipynb #c511560b
 TEACHER_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -26,20 +25,13 @@ def teacher_messages(record:dict,              # a record with `question`
     return prompt_messages(f"{record['question'].rstrip()}\n\n{instruction}", system=None)
 
 # %% ../nbs/02_distill.ipynb #bdbc0170
-TEACHERS = ("program", "openai", "hf", "vllm")
-
 def make_teacher(cfg:dict) -> Generator:
-    "The teacher named by `cfg['teacher']`, configured from the profile."
-    t = cfg["teacher"]
-    samp = dict(temperature=cfg["teacher_temperature"], top_p=cfg["teacher_top_p"],
-                max_tokens=cfg["teacher_max_tokens"])
-    if t == "program": return ProgramTeacher()
-    if t == "openai":
-        return OpenAIGenerator(cfg["teacher_model"], cfg["teacher_base_url"],
-                               cfg["teacher_api_key_env"], **samp, **client_settings(cfg))
-    if t == "hf": return HFGenerator(cfg["teacher_model"], **samp, seed=cfg["seed"])
-    if t == "vllm": return VLLMGenerator(cfg["teacher_model"], **samp, seed=cfg["seed"])
-    raise ValueError(f"unknown teacher {t!r}; choose one of {TEACHERS}")
+    "The teacher `cfg['teacher']` names (program | openai | hf | vllm | endpoint), made by `llm.make_generator`."
+    return make_generator(cfg["teacher"], cfg["teacher_model"], cfg["teacher_base_url"], cfg["teacher_api_key_env"],
+                          temperature=cfg["teacher_temperature"], top_p=cfg["teacher_top_p"],
+                          max_tokens=cfg["teacher_max_tokens"], seed=cfg["seed"], client=client_settings(cfg),
+                          role="teacher")
+
 
 # %% ../nbs/02_distill.ipynb #9dc2de71
 def distilled_row(record:dict, entry:dict) -> dict:

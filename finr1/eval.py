@@ -12,9 +12,8 @@ from .device import cuda_vllm_available
 from .run import read_json, read_jsonl, read_manifest, stage, write_json, write_jsonl
 from .answers import (answer_correct, extract_answer, format_ok, LABELS, NO, parse_numbers, prompt_messages,
                            THINK, YES)
-from .models import embedded_model_dir, model_id
-from .llm import (AnswerJudge, cached_generate, client_settings, Generator, local_generator, make_judge,
-                       OpenAIGenerator, ResultCache)
+from .models import embedded_model_dir
+from .llm import AnswerJudge, cached_generate, client_settings, Generator, make_generator, make_judge, ResultCache
 from .sources import BENCHMARKS
 from .data import sample_records
 from .hub import detail_table, MODEL_TITLES, paired_table, results_table, write_model_cards
@@ -23,7 +22,7 @@ from .hub import detail_table, MODEL_TITLES, paired_table, results_table, write_
 __all__ = ['PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'EVAL_BACKENDS', 'PAIRS', 'eval_prompt', 'record_kind',
            'paper_table', 'check_eval_records', 'per_benchmark', 'benchmark_n', 'load_eval_sets', 'decoding_settings',
            'sample_settings', 'lenient_answer', 'score_sample', 'bootstrap_ci', 'paired_bootstrap', 'score_summary',
-           'eval_backend', 'vllm_engine_kwargs', 'make_generator', 'eval_sampling', 'entry_completion',
+           'eval_backend', 'vllm_engine_kwargs', 'eval_generator', 'eval_sampling', 'entry_completion',
            'make_answer_judge', 'scored_completions', 'evaluate_benchmark', 'stage_models', 'evaluate_all',
            'results_markdown', 'plot_accuracy', 'paired_comparisons', 'write_reports', 'run_stage']
 
@@ -233,19 +232,18 @@ def vllm_engine_kwargs(cfg:dict) -> dict:
                 max_model_len=cfg["eval_vllm_max_model_len"])
 
 # %% ../nbs/06_eval.ipynb #ad5d6b6d
-def make_generator(model:str|Path, # model directory, hub id, or API model name
+def eval_generator(model:str|Path, # model directory, hub id, or API model name
                    cfg:dict,       # resolved profile (`eval_backend` and its settings, the teacher's endpoint)
                    api:bool=False, # `model` is an API model at the teacher's OpenAI-compatible endpoint
                   ) -> Generator:
-    "The generator for `model`: the teacher's endpoint for an API model, else what `eval_backend` picks."
-    if api: return OpenAIGenerator(model, cfg["teacher_base_url"], cfg["teacher_api_key_env"], **client_settings(cfg))
+    "The generator for `model` (`llm.make_generator`): the teacher's endpoint for an API model, else `eval_backend`'s."
+    if api: return make_generator("openai", model, cfg["teacher_base_url"], cfg["teacher_api_key_env"],
+                                  client=client_settings(cfg), role="API model")
     backend = eval_backend(cfg)
-    if backend == "endpoint":   # asked for by its path, cached under its weights' digest
-        return OpenAIGenerator(str(model), cfg["eval_base_url"],
-                               "OPENAI_API_KEY", cache_model=model_id(model), **client_settings(cfg))
-    engine = vllm_engine_kwargs(cfg) if backend == "vllm" else {}
-    return local_generator(model, backend=backend, batch_size=cfg["eval_batch_size"],
-                           engine=cfg["generation_engine"], **engine)
+    return make_generator(backend, model, cfg["eval_base_url"], batch_size=cfg["eval_batch_size"],
+                          engine=cfg["generation_engine"], client=client_settings(cfg), role="eval_backend",
+                          **(vllm_engine_kwargs(cfg) if backend == "vllm" else {}))
+
 
 # %% ../nbs/06_eval.ipynb #dee1cbb0
 def eval_sampling(gen:Generator, settings:dict,
@@ -299,7 +297,7 @@ def scored_completions(gen:Generator, benchmark:str, records:list[dict],
     return entries, new, completions, verdicts, scores
 
 # %% ../nbs/06_eval.ipynb #858f0186
-def evaluate_benchmark(gen:Generator,        # the model, from `make_generator`
+def evaluate_benchmark(gen:Generator,        # the model, from `eval_generator`
                        benchmark:str,        # benchmark name
                        records:list[dict],   # its records
                        settings:dict,        # decoding settings
@@ -365,7 +363,7 @@ def evaluate_all(run_dir:str|Path,  # run directory (writes eval/)
     rows = []
     for name, model in models.items():
         api = name.startswith("api:")
-        gen = make_generator(model, cfg, api=api)
+        gen = eval_generator(model, cfg, api=api)
         try:
             for bench, records in sets.items():
                 settings, k = decoding_settings(cfg, bench), int(cfg["eval_samples"] or 0)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_filter.ipynb #596cc4e5
 from __future__ import annotations
-import ast, operator, re
+import ast, json, operator, re
 from collections import Counter
 from pathlib import Path
 from tqdm.auto import tqdm

@@ -10,7 +10,7 @@ from .device import cuda_available, importable, train_precision
 from .run import write_json
 from .answers import answer_correct, extract_answer, prompt_messages
 from .models import merge_adapter
-from .llm import cached_generate, Generator, local_generator, ResultCache
+from .llm import cached_generate, Generator, make_generator, ResultCache
 if cuda_available(): importable("unsloth")   # Unsloth patches transformers / TRL / PEFT: import it before them
 from transformers import TrainerCallback
 
@@ -114,7 +114,8 @@ def trainer_precision(trainer) -> dict:
     "The precision a trainer trains in: {name, autocast: bf16 | fp16 | None, weights, adapters} (dtypes as named)."
     names = {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}
     params = list(trainer.model.named_parameters())
-    dtype = lambda lora: next((names.get(str(p.dtype), str(p.dtype)) for n, p in params if ("lora_" in n) == lora), None)
+    dtype = lambda lora: next((names.get(str(p.dtype), str(p.dtype)) for n, p in params if ("lora_" in n) == lora),
+                              None)
     autocast = "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else None
     return dict(name=autocast or dtype(False), autocast=autocast, weights=dtype(False), adapters=dtype(True))
 
@@ -160,7 +161,7 @@ def train_and_save(trainer,          # a TRL trainer over a LoRA model (SFT or G
     return log
 
 # %% ../nbs/03a_train.ipynb #5025295c
-def pass_rates(gen:Generator,       # the model with the rollout sampling: `local_generator(model, temperature=1.0)`
+def pass_rates(gen:Generator,       # the model, sampling as the rollouts do (temperature 1.0)
                records:list[dict],  # prompts with a gold `answer` (and optional `answer_type`)
                k:int,               # samples per prompt
                cache:ResultCache,   # resumable store of the samples
@@ -188,7 +189,7 @@ def model_pass_rates(model:str|Path,      # a model directory (or "embedded")
                      batch_size:int=16,   # prompts per padded `generate` call (the profile's `generation_batch_size`)
                     ) -> list[dict]:
     "`pass_rates` of `model`, sampled as GRPO's rollouts are (top_p 1), so the SFT and GRPO stages share cache keys."
-    gen = local_generator(model, temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed,
+    gen = make_generator("auto", model, temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed,
                           batch_size=batch_size, engine=engine)
     try: return pass_rates(gen, records, k, cache, seed)
     finally: gen.close()

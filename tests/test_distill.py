@@ -9,8 +9,7 @@ from finr1.run import init_run, read_jsonl, write_jsonl, read_manifest, read_jso
 from finr1.settings import load_profile
 from finr1.models import embedded_model_dir
 from finr1.synthetic import synthetic_records
-from finr1.distill import distill_records, teacher_messages, make_teacher
-from finr1.data import run_stage
+from finr1.distill import distill_records, teacher_messages, run_stage, make_teacher
 from finr1.llm import OpenAIGenerator, ResultCache
 from finr1.pipeline import serve_command
 

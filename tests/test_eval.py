@@ -8,8 +8,7 @@ from finr1.settings import load_profile
 from finr1.synthetic import synthetic_records
 from finr1.llm import ResultCache
 from finr1.answers import format_ok
-from finr1.eval import evaluate_all, load_eval_sets, stage_models, write_reports
-from finr1.data import run_stage
+from finr1.eval import evaluate_all, load_eval_sets, run_stage, stage_models, write_reports
 from finr1.models import embedded_model_dir
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -148,7 +147,7 @@ def test_llm_judge_for_open_answers(tmp_path):
 KILL_SCRIPT = """
 import sys
 from finr1.settings import load_profile
-from finr1.data import run_stage
+from finr1.eval import run_stage
 cfg = load_profile("smoke", eval_n=8, eval_max_new_tokens=12, eval_batch_size=1)
 run_stage(sys.argv[1], cfg)
 """

@@ -9,10 +9,8 @@ from finr1.settings import load_profile
 from finr1.programs import context_table
 from finr1.synthetic import synthetic_records
 from finr1.llm import ProgramTeacher
-from finr1.distill import teacher_messages, distilled_row
-from finr1.data import run_stage as distill_stage
-from finr1.filter import CRITERIA, rules_rubric, round1_rules
-from finr1.data import run_stage
+from finr1.distill import teacher_messages, distilled_row, run_stage as distill_stage
+from finr1.filter import CRITERIA, rules_rubric, round1_rules, run_stage
 
 def program_rows(records):
     "Records distilled by the program teacher."

@@ -23,8 +23,8 @@ def smoke_run(tmp_path, stage_name, **overrides):
 
 def test_sft_keeps_the_checkpoint_with_the_best_pass_at_k_and_grpo_reuses_its_samples(tmp_path):
     from finr1.run import file_digest
-    from finr1.data import run_stage as grpo_stage
-    from finr1.data import run_stage as sft_stage
+    from finr1.grpo import run_stage as grpo_stage
+    from finr1.sft import run_stage as sft_stage
     over = dict(sft_select_k=2, sft_epochs=2, sft_max_steps=-1, sft_select_max_tokens=32, synthetic_rl_n=4,
                 grpo_pass_rate_k=2, grpo_max_completion_length=32, grpo_max_steps=1, grpo_include_sft_prompts=False)
     run_dir, cfg = smoke_run(tmp_path, "sft", **over)
@@ -63,7 +63,7 @@ def test_sft_data_parallel_on_two_cpu_processes(tmp_path):
 @pytest.mark.slow
 def test_grpo_resumes_from_last_checkpoint(tmp_path):
     run_dir, cfg = smoke_run(tmp_path, "grpo", grpo_max_steps=2)
-    from finr1.data import run_stage
+    from finr1.grpo import run_stage
     first = run_stage(run_dir, cfg)
     assert first["steps"] == 2 and first["resumed_from"] is None
     ckpts = run_dir/"models/grpo/checkpoints"

@@ -8,10 +8,10 @@ import math, re
 from typing import TypedDict
 
 # %% auto #0
-__all__ = ['THINK', 'ANSWER', 'LAYOUT', 'SYSTEM_PROMPT', 'TAGS', 'YES', 'NO', 'LABELS', 'ANSWER_TYPES', 'format_completion',
-           'prompt_messages', 'sft_sample', 'unbox', 'extract_answer', 'format_ok', 'Num', 'parse_numbers', 'fixed',
-           'fmt_num', 'answer_type', 'Record', 'make_record', 'render_table', 'join_text', 'render_question',
-           'answer_correct']
+__all__ = ['THINK', 'ANSWER', 'LAYOUT', 'SYSTEM_PROMPT', 'TAGS', 'YES', 'NO', 'LABELS', 'ANSWER_TYPES', 'OPEN_ANSWER_POLICY',
+           'format_completion', 'prompt_messages', 'sft_sample', 'unbox', 'extract_answer', 'format_ok', 'Num',
+           'parse_numbers', 'fixed', 'fmt_num', 'answer_type', 'Record', 'make_record', 'render_table', 'join_text',
+           'render_question', 'covers', 'answer_correct', 'spot_answers']
 
 # %% ../nbs/00c_answers.ipynb #619a5774
 THINK, ANSWER = "<think>\n{}\n</think>", "<answer>\n{}\n</answer>"
@@ -251,6 +251,40 @@ def _bool(s:str) -> bool|None:
     y, n = bool(words & YES), bool(words & NO)
     return True if y and not n else False if n and not y else None
 
+# %% ../nbs/00c_answers.ipynb #3056027c
+OPEN_ANSWER_POLICY = "covers"
+_STOPWORDS = set("a an the of in on at to for by with from and or its their it is was were be been as that this"
+                 .split())
+_NEGATORS = {"not", "no", "never", "without", "neither", "nor", "none", "cannot"}
+_ANTONYMS = dict(pair.split("/") for pair in """higher/lower increase/decrease increased/decreased increasing/decreasing
+rise/fall rose/fell rising/falling gain/loss gains/losses profit/loss up/down more/less above/below positive/negative
+bullish/bearish long/short buy/sell asset/liability assets/liabilities debit/credit inflow/outflow inflows/outflows
+surplus/deficit appreciation/depreciation expansion/contraction strengthen/weaken stronger/weaker
+overvalued/undervalued premium/discount inflation/deflation maximum/minimum largest/smallest highest/lowest
+better/worse before/after domestic/foreign north/south east/west upper/lower increases/decreases""".split())
+_ANTONYMS |= {b: a for a, b in list(_ANTONYMS.items())}
+
+def _words(s:str) -> list[str]:
+    "Lower-case words of `s` (hyphens split words, `n't` becomes `not`), a plural `s` dropped from longer words."
+    s = re.sub(r"n't\b", " not", str(s).lower())
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+            for w in re.findall(r"[a-z0-9]+(?:\.[0-9]+)?|[\u4e00-\u9fff]", s)]
+
+
+# %% ../nbs/00c_answers.ipynb #c2ba94a0
+def covers(pred:str|None, # the model's open answer
+           gold:str,      # the gold answer
+          ) -> bool:
+    "The `covers` policy: every gold content word stated, none reversed or negated, and not an essay."
+    if pred is None or not str(pred).strip(): return False
+    if _norm_text(pred) == _norm_text(gold): return True
+    p, g = _words(pred), _words(gold)
+    pw, gw = set(p), {w for w in g if w not in _STOPWORDS}
+    if not gw or not gw <= pw: return False
+    if any(_ANTONYMS.get(w) in pw - set(g) for w in gw) or (pw & _NEGATORS) - set(g): return False
+    return len([w for w in p if w not in _STOPWORDS]) <= 3 * len(gw) + 3
+
+
 # %% ../nbs/00c_answers.ipynb #2f745627
 def answer_correct(pred:str|None,  # the model's answer (already extracted from `<answer>`)
                    gold,           # the reference answer y* (a record's `answer`: string or number)
@@ -271,4 +305,19 @@ def answer_correct(pred:str|None,  # the model's answer (already extracted from 
         g = gold if isinstance(gold, (int, float)) else parse_numbers(gold)[0]
         gold_c = _num_candidates(g) if isinstance(g, Num) else [(float(g), None)]
         return any(_nums_equal(pv, pd, gv, gd, rel_tol) for pv, pd in _num_candidates(preds[0]) for gv, gd in gold_c)
-    return _norm_text(pred) == _norm_text(gold)
+    return covers(pred, gold)   # OPEN_ANSWER_POLICY
+
+# %% ../nbs/00c_answers.ipynb #ba5d7985
+def spot_answers(text:str|None, # free text: a trace, a completion
+                 kind:str,      # answer type: number | choice | label | bool | text
+                ) -> list[str]:
+    "Every answer of `kind` written in `text`, in order (numbers as written; none for open text)."
+    text = str(text or "")
+    if kind == "number": return [m.group(0).strip() for m in _NUM_RE.finditer(text)]
+    if kind == "choice": return re.findall(r"(?<![A-Za-z])([A-H])(?![A-Za-z])", text)
+    if kind in ("label", "bool"):
+        words = LABELS if kind == "label" else YES | NO
+        hits = [(m.start(), w) for w in words for m in re.finditer(rf"(?<![a-z]){re.escape(w)}(?![a-z])", text.lower())]
+        return [w for _, w in sorted(hits)]
+    return []
+

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #cf324f70
 from __future__ import annotations
-import hashlib, json, os, random, re
+import hashlib, json, re, time
 from collections import Counter
 from pathlib import Path
 from tqdm.auto import tqdm
@@ -13,12 +13,40 @@ from .run import find_data_dir, stage, write_json, write_jsonl
 from .answers import prompt_messages, render_table
 from .synthetic import synthetic_records
 from .models import embedded_model_dir
-from .sources import EVAL_LOADERS, FINANCE_INSTRUCT_HUB, load_finance_instruct, Records, SOURCE_DIRS, TRAIN_LOADERS
+from .sources import (CONVFINQA_FILES, load_convfinqa, load_fin_eva, load_financeiq, load_fincuge, load_finqa,
+                           load_tfns, Records, sample_records, source_names, SOURCES, SourceUnavailable)
 
 # %% auto #0
-__all__ = ['FINANCE_INSTRUCT_EVAL_N', 'page_key', 'decontaminate', 'load_tokenizer', 'prompt_tokens', 'sample_records',
-           'length_summary', 'markdown_table', 'to_dataset', 'resolve_data_dir', 'finance_instruct_records',
-           'eval_records', 'training_records', 'rl_prompt_records', 'report_markdown', 'run_stage']
+__all__ = ['load_all', 'page_key', 'decontaminate', 'load_tokenizer', 'prompt_tokens', 'length_summary', 'markdown_table',
+           'to_dataset', 'resolve_data_dir', 'load_source', 'eval_records', 'training_records', 'rl_prompt_records',
+           'report_markdown', 'run_stage']
+
+# %% ../nbs/01_data.ipynb #3bd468c8
+def load_all(data_dir:str|Path, # the real-data directory (layout of shared/data)
+             errors:str="raise",
+            ) -> dict[str, Records]:
+    "Every dataset file group in `data_dir`, by name (e.g. 'finqa/test'); `.seconds` on each."
+    d = Path(data_dir); f = d/"finqa"; c = d/"convfinqa"
+    jobs = {"finqa/test": lambda: load_finqa(f, "test"),
+            "finqa/test_500_simplified": lambda: load_finqa(f/"test_500_simplified_abhisvakil.json"),
+            "finqa/test_subset158_original": lambda: load_finqa(f/"test_subset158_original_Augment_tableQA.json"),
+            "finqa/test_subset100_original": lambda: load_finqa(f/"test_subset100_original_Dolphin2333.json"),
+            "finqa/dev_subset200_original": lambda: load_finqa(f, "dev"),
+            "finqa/train_subset100_original": lambda: load_finqa(f, "train"),
+            "finqa/test_verl (errors=skip)": lambda: load_finqa(f/"test_verl_Zhukewen321.jsonl", errors="skip"),
+            "convfinqa/dev": lambda: load_convfinqa(c, "dev"),
+            "convfinqa/dev_pot": lambda: load_convfinqa(c/CONVFINQA_FILES["pot"]),
+            "convfinqa/test_private": lambda: load_convfinqa(c, "test"),
+            "tfns/valid": lambda: load_tfns(d/"tfns", "valid"), "tfns/train": lambda: load_tfns(d/"tfns", "train"),
+            "fin_eva/Ant": lambda: load_fin_eva(d/"fin_eva_ant", "Ant"),
+            "fin_eva/SUFE": lambda: load_fin_eva(d/"fin_eva_ant", "SUFE"),
+            "financeiq/test": lambda: load_financeiq(d/"financeiq", "test"),
+            "financeiq/dev": lambda: load_financeiq(d/"financeiq", "dev"),
+            "fincuge": lambda: load_fincuge(d/"fincuge")}
+    out = {}
+    for name, job in jobs.items():
+        t0 = time.perf_counter(); recs = job(); recs.seconds = time.perf_counter() - t0; out[name] = recs
+    return out
 
 # %% ../nbs/01_data.ipynb #73b38529
 def page_key(record:dict) -> str:
@@ -54,13 +82,6 @@ def prompt_tokens(records:list[dict], tokenizer, sample:int|None=300, seed:int=0
     texts = [tokenizer.apply_chat_template(prompt_messages(r), tokenize=False,
                                            add_generation_prompt=True) for r in recs]
     return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
-
-# %% ../nbs/01_data.ipynb #43118e33
-def sample_records(records:list, n:int|None, seed:int=0, salt:str="") -> list:
-    "A seeded subset of `n` records in their original order (all when n is None or ≥ len)."
-    if n is None or n >= len(records): return list(records)
-    idx = sorted(random.Random(f"finr1-sample/{seed}/{salt}").sample(range(len(records)), n))
-    return [records[i] for i in idx]
 
 # %% ../nbs/01_data.ipynb #7486cf5c
 def length_summary(sets:dict[str, list[dict]], # name → records
@@ -100,88 +121,59 @@ def to_dataset(records:list[dict]):
 # %% ../nbs/01_data.ipynb #9a1e5909
 def resolve_data_dir(cfg:dict) -> Path|None:
     "cfg['data_dir'] when set (it must exist), else `find_data_dir()` ($FINR1_DATA_DIR, ../shared/data), else None."
-    if cfg.get("data_dir"):
+    if cfg["data_dir"]:
         d = Path(cfg["data_dir"]).expanduser()
         if not d.is_dir(): raise FileNotFoundError(f"data_dir {d} does not exist")
         return d
     return find_data_dir()
 
 # %% ../nbs/01_data.ipynb #88078c95
-def _no_data(name, data_dir) -> str|None:
-    "Why real source `name` cannot be read from `data_dir`, or None."
-    if data_dir is None: return "no real data: data_dir is None and no shared/data found (set FINR1_DATA_DIR)"
-    if not (Path(data_dir)/SOURCE_DIRS[name]).exists(): return f"{Path(data_dir)/SOURCE_DIRS[name]} not found"
-    return None
+def load_source(name:str,            # a key of `sources.SOURCES`
+                role:str,            # train | eval
+                cfg:dict,            # resolved profile
+                data_dir:Path|None,  # the real-data directory (`resolve_data_dir`)
+               ) -> tuple[list|None, str|None]:
+    "(records, None) from the source's registry record; (None, why) for a source this machine cannot have."
+    src = SOURCES.get(name)
+    if src is None or getattr(src, role) is None:
+        kind = "benchmark" if role == "eval" else "source"
+        raise KeyError(f"unknown {kind} {name!r}; known: {', '.join(source_names(role))}")
+    folder = Path(data_dir)/src.folder if src.folder and data_dir else None
+    if folder is not None and not folder.exists(): folder = None
+    if src.folder and folder is None and not src.hub:
+        return None, ("no real data: data_dir is None and no shared/data found (set FINR1_DATA_DIR)" if data_dir is None
+                      else f"{Path(data_dir)/src.folder} not found")
+    try: return getattr(src, role)(folder, cfg), None
+    except SourceUnavailable as e: return None, str(e)
 
-# %% ../nbs/01_data.ipynb #463028dc
-FINANCE_INSTRUCT_EVAL_N = 1000  # held-out rows when eval_n is None (the full 500K is not an evaluation set)
-
-def finance_instruct_records(cfg:dict, data_dir:Path|None, n:int|None) -> tuple[Records|None, str|None]:
-    "Finance-Instruct records (local copy, else the hub when allowed), or None and the reason."
-    local = Path(data_dir)/"finance_instruct" if data_dir else None
-    if local and local.is_dir() and any(local.glob("*.json*")): return load_finance_instruct(local, n), None
-    if not cfg["allow_hub_download"]:
-        return None, "no local copy under data_dir/finance_instruct, and allow_hub_download is off"
-    if any(os.environ.get(v, "0") not in ("0", "", "false") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
-        return None, "no local copy and the hub is offline (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)"
-    try: return load_finance_instruct(FINANCE_INSTRUCT_HUB, n), None
-    except Exception as e: return None, f"hub load of {FINANCE_INSTRUCT_HUB} failed: {type(e).__name__}: {str(e)[:200]}"
-
-# %% ../nbs/01_data.ipynb #ef13254e
-def _difficulty(cfg:dict) -> str:
-    "The profile's `synthetic_difficulty` ('standard' for a config written before the field existed)."
-    return cfg.get("synthetic_difficulty") or "standard"
-
-# %% ../nbs/01_data.ipynb #d83aa0f8
-def _instruct_pool_n(cfg:dict) -> int|None:
-    "Finance-Instruct rows to read once for both uses: 4× the larger of the eval set and the training cap (None = all)."
-    cap = source_cap(cfg, "finance_instruct") if "finance_instruct" in cfg["train_sources"] else 0
-    return None if cap is None else 4 * max(cap, FINANCE_INSTRUCT_EVAL_N)
 
 # %% ../nbs/01_data.ipynb #c79adc1c
-def eval_records(cfg:dict, data_dir:Path|None) -> tuple[dict, dict, dict]:
-    "Benchmark name → evaluation records; plus skipped benchmarks with reasons, and the full pools."
-    evals, skipped, pools = {}, {}, {}
+def eval_records(cfg:dict, data_dir:Path|None) -> tuple[dict, dict]:
+    "Benchmark name → evaluation records (`load_source`), and the skipped benchmarks with their reasons."
+    evals, skipped = {}, {}
     for name in tqdm(cfg["eval_benchmarks"], desc="eval sets", leave=False):
-        if name == "synthetic":
-            evals[name] = synthetic_records(cfg["synthetic_test_n"], cfg["seed"], "test", _difficulty(cfg)); continue
-        if name == "finance_instruct":
-            pool, why = finance_instruct_records(cfg, data_dir, _instruct_pool_n(cfg))
-            pools[name] = pool if pool is not None else why   # training reuses the pool, or the reason
-            if pool is None: skipped[name] = why; continue
-            evals[name] = sample_records(pool, FINANCE_INSTRUCT_EVAL_N, cfg["seed"], name); continue
-        if name not in EVAL_LOADERS:
-            raise KeyError(f"unknown benchmark {name!r}; known: synthetic, finance_instruct, {', '.join(EVAL_LOADERS)}")
-        why = _no_data(name, data_dir)
-        if why: skipped[name] = why; continue
-        evals[name] = EVAL_LOADERS[name](Path(data_dir))
-    return evals, skipped, pools
+        recs, why = load_source(name, "eval", cfg, data_dir)
+        if why: skipped[name] = why
+        else: evals[name] = recs
+    return evals, skipped
+
 
 # %% ../nbs/01_data.ipynb #48d275c7
 def training_records(cfg:dict, data_dir:Path|None,
                      evals:dict,              # benchmark → evaluation records (decontaminate against these)
-                     pools:dict|None=None,    # already-loaded pools (Finance-Instruct from `eval_records`)
                     ) -> tuple[dict, dict, dict]:
     "Source → decontaminated, capped, seeded training records; skipped sources with reasons; decontamination report."
     train, skipped, decon = {}, {}, {}
     for name in tqdm(cfg["train_sources"], desc="train sources", leave=False):
-        if name == "synthetic":
-            pool = synthetic_records(cfg["synthetic_train_n"], cfg["seed"], "train", _difficulty(cfg))
-        elif name == "finance_instruct":
-            prior = (pools or {}).get(name)
-            pool, why = (None, prior) if isinstance(prior, str) else (prior, None) if prior is not None else \
-                        finance_instruct_records(cfg, data_dir, _instruct_pool_n(cfg))
-            if pool is None: skipped[name] = why; continue
-        elif name not in TRAIN_LOADERS:
-            raise KeyError(f"unknown source {name!r}; known: synthetic, finance_instruct, {', '.join(TRAIN_LOADERS)}")
-        elif (why := _no_data(name, data_dir)): skipped[name] = why; continue
-        else: pool = TRAIN_LOADERS[name](Path(data_dir))
+        pool, why = load_source(name, "train", cfg, data_dir)
+        if why: skipped[name] = why; continue
         kept, rep = decontaminate(pool, evals)
         decon[name] = dict(pool=len(pool), dropped=rep["dropped"], dropped_pages=len(rep["dropped_pages"]),
                            by_benchmark=rep["dropped_by_benchmark"])
-        cap = None if name == "synthetic" else source_cap(cfg, name)   # the generator made exactly synthetic_train_n
+        cap = source_cap(cfg, name) if SOURCES[name].capped else None
         train[name] = sample_records(kept, cap, cfg["seed"], "train/" + name)
     return train, skipped, decon
+
 
 # %% ../nbs/01_data.ipynb #c3b76b72
 def rl_prompt_records(cfg:dict,     # resolved profile (`synthetic_rl_n`, `synthetic_train_n`, seed, difficulty)
@@ -189,9 +181,10 @@ def rl_prompt_records(cfg:dict,     # resolved profile (`synthetic_rl_n`, `synth
                      ) -> list[dict]:
     ("Synthetic train-split problems after the first `synthetic_train_n`: "
      "prompts reserved for GRPO (empty when `synthetic_rl_n` is 0).")
-    n_sft, n_rl = cfg["synthetic_train_n"] if "synthetic" in cfg["train_sources"] else 0, cfg.get("synthetic_rl_n") or 0
+    n_sft, n_rl = cfg["synthetic_train_n"] if "synthetic" in cfg["train_sources"] else 0, cfg["synthetic_rl_n"]
     if not n_rl: return []
-    kept, _ = decontaminate(synthetic_records(n_sft + n_rl, cfg["seed"], "train", _difficulty(cfg))[n_sft:], evals)
+    problems = synthetic_records(n_sft + n_rl, cfg["seed"], "train", cfg["synthetic_difficulty"])
+    kept, _ = decontaminate(problems[n_sft:], evals)
     return [dict(r, meta={**r["meta"], "reserved_for": "rl"}) for r in kept]
 
 # %% ../nbs/01_data.ipynb #de0def75
@@ -210,11 +203,11 @@ def run_stage(run_dir:str|Path, # the run directory
              ) -> dict:
     "The data stage: training records and evaluation sets, decontaminated, into `run_dir/data`."
     run_dir = Path(run_dir); data_dir = resolve_data_dir(cfg)
-    inputs = [data_dir/SOURCE_DIRS[s] for s in {*cfg["train_sources"], *cfg["eval_benchmarks"]} if s in SOURCE_DIRS
-              and data_dir and (data_dir/SOURCE_DIRS[s]).exists()]
+    folders = {SOURCES[s].folder for s in {*cfg["train_sources"], *cfg["eval_benchmarks"]} if s in SOURCES}
+    inputs = sorted(data_dir/f for f in folders if f and data_dir and (data_dir/f).exists())
     with stage(run_dir, "data", inputs=inputs, cfg=cfg) as st:
-        evals, eval_skipped, pools = eval_records(cfg, data_dir)
-        train, train_skipped, decon = training_records(cfg, data_dir, evals, pools)
+        evals, eval_skipped = eval_records(cfg, data_dir)
+        train, train_skipped, decon = training_records(cfg, data_dir, evals)
         train_all = [r for recs in train.values() for r in recs]
         st.output(run_dir/"data"/"train.jsonl"); write_jsonl(run_dir/"data"/"train.jsonl", train_all)
         rl_prompts = rl_prompt_records(cfg, evals)

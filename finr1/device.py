@@ -6,7 +6,7 @@
 from __future__ import annotations
 import os, platform, random, re
 from pathlib import Path
-from .settings import ConfigError
+from .settings import ConfigError, peek
 
 # %% auto #0
 __all__ = ['seed_everything', 'cuda_available', 'importable', 'cuda_vllm_available', 'cpu_bf16_supported', 'gpu_bf16_supported',
@@ -104,8 +104,8 @@ def gpu_problem() -> str|None:
 def check_device(cfg:dict, # a resolved profile
                 ) -> dict:
     "`cfg` unchanged, or a one-line `ConfigError` when it requires a GPU this machine cannot use (unless backend='hf')."
-    if dict.get(cfg, "require_gpu") and dict.get(cfg, "backend") != "hf" and (why := gpu_problem()):
-        raise ConfigError(f"profile {dict.get(cfg, 'profile')!r} requires a CUDA GPU: {why}. "
+    if peek(cfg, "require_gpu") and peek(cfg, "backend") != "hf" and (why := gpu_problem()):
+        raise ConfigError(f"profile {peek(cfg, 'profile')!r} requires a CUDA GPU: {why}. "
                           "To run it on this machine anyway (slowly), pass --set backend=hf")
     return cfg
 

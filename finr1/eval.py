@@ -4,23 +4,21 @@
 
 # %% ../nbs/06_eval.ipynb #afda7de4
 from __future__ import annotations
-import ast, json, re, time
+import ast, json, time
 from pathlib import Path
 import numpy as np
 from .settings import ConfigError
 from .device import cuda_vllm_available
 from .run import read_json, read_jsonl, read_manifest, stage, write_json, write_jsonl
-from .answers import (answer_correct, extract_answer, format_ok, LABELS, NO, parse_numbers, prompt_messages,
-                           THINK, YES)
+from .answers import answer_correct, extract_answer, format_ok, prompt_messages, spot_answers, THINK
 from .models import embedded_model_dir
 from .llm import AnswerJudge, cached_generate, client_settings, Generator, make_generator, make_judge, ResultCache
-from .sources import BENCHMARKS
-from .data import sample_records
+from .sources import sample_records, source_names, SOURCES
 from .hub import detail_table, MODEL_TITLES, paired_table, results_table, write_model_cards
 
 # %% auto #0
-__all__ = ['PAPER_BENCHMARKS', 'PAPER_RESULTS', 'PAPER_TARGET', 'EVAL_BACKENDS', 'PAIRS', 'eval_prompt', 'record_kind',
-           'paper_table', 'check_eval_records', 'per_benchmark', 'benchmark_n', 'load_eval_sets', 'decoding_settings',
+__all__ = ['PAPER_MODELS', 'PAPER_TARGET', 'EVAL_BACKENDS', 'PAIRS', 'eval_prompt', 'record_kind', 'paper_results', 'paper_table',
+           'check_eval_records', 'per_benchmark', 'benchmark_n', 'load_eval_sets', 'decoding_settings',
            'sample_settings', 'lenient_answer', 'score_sample', 'bootstrap_ci', 'paired_bootstrap', 'score_summary',
            'eval_backend', 'vllm_engine_kwargs', 'eval_generator', 'eval_sampling', 'entry_completion',
            'make_answer_judge', 'scored_completions', 'evaluate_benchmark', 'stage_models', 'evaluate_all',
@@ -36,31 +34,31 @@ def record_kind(record:dict, # a benchmark record
                 benchmark:str|None=None) -> str:
     ("The answer type used to score `record`: its `answer_type` "
      "(set by `data.make_record`, trusted), else the benchmark's.")
-    return record.get("answer_type") or BENCHMARKS[benchmark]["answer_type"]
+    return record.get("answer_type") or SOURCES[benchmark].answer_type
 
 # %% ../nbs/06_eval.ipynb #ba3032e1
-PAPER_BENCHMARKS = ["FinQA", "ConvFinQA", "Ant_Finance", "TFNS", "Finance-Instruct-500k"]
-# model: (parameters, FinQA, ConvFinQA, Ant_Finance, TFNS, Finance-Instruct-500k, Average) — Fin-R1 README / report
-PAPER_RESULTS = {
-    "DeepSeek-R1": ("671B", 71.0, 82.0, 90.0, 78.0, 70.0, 78.2),
-    "Fin-R1 (SFT + GRPO)": ("7B", 76.0, 85.0, 81.0, 71.0, 62.9, 75.2),
-    "Qwen-2.5-32B-Instruct": ("32B", 72.0, 78.0, 84.0, 77.0, 58.0, 73.8),
-    "DeepSeek-R1-Distill-Qwen-32B": ("32B", 70.0, 72.0, 87.0, 79.0, 54.0, 72.4),
-    "Fin-R1-SFT": ("7B", 73.0, 81.0, 76.0, 68.0, 61.0, 71.9),
-    "Qwen-2.5-14B-Instruct": ("14B", 68.0, 77.0, 84.0, 72.0, 56.0, 71.4),
-    "DeepSeek-R1-Distill-Llama-70B": ("70B", 68.0, 74.0, 84.0, 62.0, 56.0, 69.2),
-    "DeepSeek-R1-Distill-Qwen-14B": ("14B", 62.0, 73.0, 82.0, 65.0, 49.0, 66.2),
-    "Qwen-2.5-7B-Instruct (base)": ("7B", 60.0, 66.0, 85.0, 68.0, 49.0, 65.6),
-    "DeepSeek-R1-Distill-Qwen-7B": ("7B", 55.0, 62.0, 71.0, 60.0, 42.0, 58.0),
-}
+# model: (parameters, the paper's average over its five benchmarks) — Fin-R1 README / report; the per-benchmark
+# numbers live in each benchmark's `sources.Source.paper_scores`
+PAPER_MODELS = {
+    "DeepSeek-R1": ("671B", 78.2), "Fin-R1 (SFT + GRPO)": ("7B", 75.2), "Qwen-2.5-32B-Instruct": ("32B", 73.8),
+    "DeepSeek-R1-Distill-Qwen-32B": ("32B", 72.4), "Fin-R1-SFT": ("7B", 71.9), "Qwen-2.5-14B-Instruct": ("14B", 71.4),
+    "DeepSeek-R1-Distill-Llama-70B": ("70B", 69.2), "DeepSeek-R1-Distill-Qwen-14B": ("14B", 66.2),
+    "Qwen-2.5-7B-Instruct (base)": ("7B", 65.6), "DeepSeek-R1-Distill-Qwen-7B": ("7B", 58.0)}
 PAPER_TARGET = ["Qwen-2.5-7B-Instruct (base)", "Fin-R1-SFT", "Fin-R1 (SFT + GRPO)"]
+
+def paper_results() -> dict:
+    "The paper's table from the registry: model → {params, one score per paper benchmark, average}."
+    cols = [s for s in SOURCES.values() if s.paper]
+    return {m: dict(params=params, **{s.paper: s.paper_scores.get(m) for s in cols}, average=avg)
+            for m, (params, avg) in PAPER_MODELS.items()}
 
 def paper_table(models:list[str]|None=None) -> str:
     "The paper's results (accuracy %) as a markdown table; default: all its models."
-    head = ("| Model | Params | " + " | ".join(PAPER_BENCHMARKS) + " | Average |\n"
-            + "|---|---|" + "---:|" * (len(PAPER_BENCHMARKS) + 1))
-    rows = [f"| {m} | {PAPER_RESULTS[m][0]} | " + " | ".join(f"{v:.1f}" for v in PAPER_RESULTS[m][1:]) + " |"
-            for m in models or PAPER_RESULTS]
+    res = paper_results(); cols = [s.paper for s in SOURCES.values() if s.paper]
+    head = "| Model | Params | " + " | ".join(cols) + " | Average |\n" + "|---|---|" + "---:|" * (len(cols) + 1)
+    fmt = lambda v: "–" if v is None else f"{v:.1f}"
+    rows = [f"| {m} | {res[m]['params']} | " + " | ".join(fmt(res[m][c]) for c in [*cols, "average"]) + " |"
+            for m in models or res]
     return "\n".join([head, *rows])
 
 # %% ../nbs/06_eval.ipynb #11322f80
@@ -77,7 +75,7 @@ def check_eval_records(records:list[dict], # records read from `path`
 def per_benchmark(cfg:dict, # resolved profile
                   benchmark:str) -> dict:
     "The profile's `eval_per_benchmark` overrides for `benchmark` (a dict, or its string form from the CLI)."
-    spec = cfg.get("eval_per_benchmark") or {}
+    spec = cfg["eval_per_benchmark"]
     if isinstance(spec, str): spec = ast.literal_eval(spec)
     if not isinstance(spec, dict): raise ValueError(f"eval_per_benchmark must be a dict, got {spec!r}")
     over = dict(spec.get(benchmark) or {})
@@ -88,7 +86,7 @@ def per_benchmark(cfg:dict, # resolved profile
 # %% ../nbs/06_eval.ipynb #138fd41f
 def benchmark_n(cfg:dict, benchmark:str) -> int|None:
     "Items to evaluate on `benchmark` (None = all)."
-    return per_benchmark(cfg, benchmark).get("eval_n", cfg.get("eval_n"))
+    return per_benchmark(cfg, benchmark).get("eval_n", cfg["eval_n"])
 
 # %% ../nbs/06_eval.ipynb #2d729613
 def load_eval_sets(run_dir:str|Path, # run directory (reads data/eval/<benchmark>.jsonl)
@@ -99,7 +97,8 @@ def load_eval_sets(run_dir:str|Path, # run directory (reads data/eval/<benchmark
     report = run_dir/"data"/"data_report.json"
     data_skips = read_json(report).get("skipped", {}) if report.exists() else {}
     for b in cfg["eval_benchmarks"]:
-        if b not in BENCHMARKS: raise KeyError(f"unknown benchmark {b!r}; benchmarks are {list(BENCHMARKS)}")
+        if b not in source_names("eval"):
+            raise KeyError(f"unknown benchmark {b!r}; benchmarks are {source_names('eval')}")
         path = run_dir/"data"/"eval"/f"{b}.jsonl"
         if not path.exists():
             skipped[b] = data_skips.get(f"eval/{b}") or f"{path} not written by stage data"; continue
@@ -126,25 +125,13 @@ def sample_settings(cfg:dict,      # resolved profile (`eval_samples`, `eval_sam
                 seed=int(cfg["seed"]) + 1000)   # sample j uses seed + 1000 + j: never the pass-rate sampler's seeds
 
 # %% ../nbs/06_eval.ipynb #f4762374
-_SCALE_WORDS = {1e3: " thousand", 1e4: "万", 1e6: " million", 1e8: "亿", 1e9: " billion", 1e12: " trillion"}
-
 def lenient_answer(completion:str|None, # any model output
                    kind:str,            # answer type: number | choice | label | bool | text
                   ) -> str|None:
-    "The last number / choice letter / label / yes-no in `completion` (None for text answers or when there is none)."
-    if not completion or kind == "text": return None
-    if kind == "number":
-        nums = parse_numbers(completion)
-        if not nums: return None
-        n = nums[-1]
-        return f"{float(n)!r}{'%' if n.pct else ''}{_SCALE_WORDS.get(n.scale, '')}"
-    if kind == "choice":
-        found = re.findall(r"(?<![A-Za-z])([A-H])(?![A-Za-z])", completion)
-        return found[-1] if found else None
-    pats = LABELS if kind == "label" else YES | NO
-    hits = [(m.start(), w) for w in pats for m in re.finditer(rf"(?<![a-z]){re.escape(w)}(?![a-z])",
-                                                              completion.lower())]
-    return max(hits)[1] if hits else None
+    "The last number / choice letter / label / yes-no in `completion` (`answers.spot_answers`; None for open text)."
+    spotted = spot_answers(completion, kind)
+    return spotted[-1] if spotted else None
+
 
 # %% ../nbs/06_eval.ipynb #32251556
 def score_sample(record:dict,            # the benchmark record (gold `answer`, `answer_type`)
@@ -348,7 +335,7 @@ def stage_models(run_dir:str|Path, # run directory
         elif name in manifest:
             raise FileNotFoundError(f"stage {name!r} finished in {run_dir} but left no model at {path}")
         else: skipped[name] = f"no model at {path}: stage {name!r} has not run in this run directory"
-    for m in cfg.get("eval_api_models") or []: models[f"api:{m}"] = m
+    for m in cfg["eval_api_models"]: models[f"api:{m}"] = m
     return models, skipped
 
 # %% ../nbs/06_eval.ipynb #31e1e3f8
@@ -397,7 +384,7 @@ def results_markdown(rows:list[dict], benchmarks:list[str], cfg:dict, skipped:di
                 "bootstrap), so a lower bound above 0 means the later stage "
                 "helped on this benchmark.", "", paired_table(paired), ""]
     if skipped: out += ["## Skipped", "", *[f"- **{k}**: {v}" for k, v in skipped.items()], ""]
-    out += ["## Decoding settings", "", *[f"- {BENCHMARKS[b]['title']}: "
+    out += ["## Decoding settings", "", *[f"- {SOURCES[b].title}: "
                                           f"{json.dumps(s)}" for b, s in settings.items()], "",
             "## Target: the paper (7B, accuracy %)", "", paper_table(PAPER_TARGET), ""]
     return "\n".join(out)
@@ -417,7 +404,7 @@ def plot_accuracy(rows:list[dict], benchmarks:list[str], path:str|Path) -> Path:
         err = [[max(0, a - 100 * (by.get((m, b), {}).get("ci_low") or 0)) for a, b in zip(acc, benchmarks)],
                [max(0, 100 * (by.get((m, b), {}).get("ci_high") or 0) - a) for a, b in zip(acc, benchmarks)]]
         ax.bar(xs, acc, w, yerr=err, capsize=3, label=MODEL_TITLES.get(m, m))
-    ax.set_xticks(range(len(benchmarks)), [BENCHMARKS[b]["title"] for b in benchmarks])
+    ax.set_xticks(range(len(benchmarks)), [SOURCES[b].title for b in benchmarks])
     ax.set_ylabel("accuracy "
                   "(%)"); ax.set_ylim(0, 105); ax.legend(fontsize=8); ax.set_title("Accuracy with bootstrap 95% CI")
     fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=120); plt.close(fig)
@@ -449,12 +436,12 @@ def write_reports(run_dir:str|Path, cfg:dict, rows:list[dict], sets:dict, models
     "Write eval/results.json, results.md and accuracy.png; return their paths."
     out = Path(run_dir)/"eval"; benchmarks = list(sets)
     paired = paired_comparisons(out/"samples", rows, seed=cfg["seed"])
-    results = dict(profile=cfg["profile"], benchmarks={b: dict(BENCHMARKS[b], n=len(sets[b])) for b in benchmarks},
+    results = dict(profile=cfg["profile"], benchmarks={b: dict(SOURCES[b].info(), n=len(sets[b])) for b in benchmarks},
                    models={k: str(v) for k, v in models.items()}, skipped=skipped, results=rows, paired=paired,
                    average={m: (sum(v) / len(v)) for m in dict.fromkeys(r["model"] for r in rows)
                             for v in [[r["accuracy"] for r in rows if r["model"] == m
                                        and r["accuracy"] is not None]] if v},
-                   paper=dict(benchmarks=PAPER_BENCHMARKS, results=PAPER_RESULTS, target=PAPER_TARGET))
+                   paper=dict(results=paper_results(), target=PAPER_TARGET))
     paths = dict(json=write_json(out/"results.json", results), md=out/"results.md", png=out/"accuracy.png")
     paths["md"].write_text(results_markdown(rows, benchmarks, cfg, skipped, paired), encoding="utf-8")
     if rows: plot_accuracy(rows, benchmarks, paths["png"])

@@ -9,14 +9,15 @@ from collections import Counter
 from pathlib import Path
 from tqdm.auto import tqdm
 from .run import read_jsonl, stage, stage_input, write_json, write_jsonl
-from .answers import answer_correct, answer_type, fmt_num, LABELS, NO, parse_numbers, Record, YES
+from .answers import (answer_correct, answer_type, fmt_num, LABELS, NO, parse_numbers, Record, spot_answers,
+                           _words, YES)
 from .llm import AnswerJudge, ask_judge, Generator, make_judge, ResultCache, split_reasoning
 from .hub import export_dataset
 
 # %% auto #0
 __all__ = ['CRITERIA', 'RUBRIC_REMINDER', 'FINANCE_TERMS', 'RULE_THRESHOLDS', 'RECORD_FIELDS', 'reasoning_judge_messages',
-           'parse_rubric', 'round1_rules', 'token_f1', 'segments', 'check_arithmetic', 'states_answer', 'content_words',
-           'terms', 'term_overlap', 'repetition', 'on_topic', 'answer_in_form', 'follows_instruction', 'rules_rubric',
+           'parse_rubric', 'round1_rules', 'segments', 'check_arithmetic', 'states_answer', 'content_words', 'terms',
+           'term_overlap', 'repetition', 'on_topic', 'answer_in_form', 'follows_instruction', 'rules_rubric',
            'agreement', 'judge_round1', 'judge_round2', 'reject_reason', 'filter_rows', 'filter_report',
            'plot_trace_lengths', 'run_stage']
 
@@ -70,15 +71,6 @@ def parse_rubric(text:str|None) -> dict|None:
 def round1_rules(row:dict) -> int|None:
     "1/0 when rules decide whether `teacher_answer` is the gold `answer` (`llm.AnswerJudge.rules`); None for open text."
     return AnswerJudge().rules(row.get("teacher_answer"), row["answer"], row.get("answer_type"))
-
-# %% ../nbs/03_filter.ipynb #bb72b16e
-def _tokens(s:str) -> list[str]: return re.findall(r"[a-z0-9]+|[\u4e00-\u9fff]", str(s).lower())
-
-def token_f1(pred:str|None, gold:str) -> float:
-    "SQuAD-style token F1 between two answers (CJK characters count as tokens)."
-    p, g = _tokens(pred or ""), _tokens(gold)
-    common = sum((Counter(p) & Counter(g)).values())
-    return 0.0 if not common else 2 * common / (len(p) + len(g))
 
 # %% ../nbs/03_filter.ipynb #8c72327c
 def segments(text:str) -> list[str]:
@@ -158,15 +150,12 @@ def check_arithmetic(text:str) -> tuple[int, list[str]]:
     return checked, wrong
 
 # %% ../nbs/03_filter.ipynb #e1b5a8cc
-_NUMTXT_RE = re.compile(r"[-−–]?\s*\$?\s*\d[\d,]*(?:\.\d+)?\s*%?")
-
 def states_answer(reasoning:str, answer:str|None) -> bool:
-    "Does the conclusion of `reasoning` state `answer`?"
+    "Does the conclusion of `reasoning` state `answer`? (Read with `answers.spot_answers`; an open answer: `covers`.)"
     if not answer: return False
-    tail = " ".join(segments(reasoning)[-3:])
-    if answer_type(answer) == "number":
-        return any(answer_correct(t, answer, "number") for t in _NUMTXT_RE.findall(tail))
-    return re.search(rf"(?<!\w){re.escape(str(answer).strip().lower())}(?!\w)", tail.lower()) is not None
+    tail, kind = " ".join(segments(reasoning)[-3:]), answer_type(answer)
+    if kind == "text": return all(w in _words(tail) for w in _words(answer))
+    return any(answer_correct(t, answer, kind) for t in spot_answers(tail, kind))
 
 # %% ../nbs/03_filter.ipynb #32a1e43f
 _STOP = set("""the and for are was were been with from that this its into than then which what how many much per
@@ -279,9 +268,9 @@ def agreement(llm:list[int], rules:list[int]) -> dict:
 
 # %% ../nbs/03_filter.ipynb #31671090
 def judge_round1(rows:list[dict], judge:Generator|None=None, cache:ResultCache|None=None, progress:bool=True,
-                 unparsed:str="rules", # a reply unreadable after every re-ask: rules (token F1 decides) | reject
+                 unparsed:str="rules", # a reply unreadable after every re-ask: rules (`covers` decides) | reject
                 ) -> list[dict]:
-    "Round 1 per row: {passed: 1 | 0 | None, method: rules | llm | rules_f1 | distill_error, ...}."
+    "Round 1 per row: {passed: 1 | 0 | None, method: rules | covers | llm | distill_error, ...}."
     live = [i for i, r in enumerate(rows) if not r.get("error")]
     verdicts = AnswerJudge(judge, cache,
                            progress=progress)([dict(question=rows[i]["question"], answer=rows[i]["answer"],
@@ -289,13 +278,15 @@ def judge_round1(rows:list[dict], judge:Generator|None=None, cache:ResultCache|N
                                                                   id=f"{rows[i]['id']}#round1") for i in live])
     out = [dict(passed=None, method="distill_error") for _ in rows]
     for i, v in zip(live, verdicts):
+        kind = rows[i].get("answer_type") or answer_type(rows[i]["answer"])
+        policy = "covers" if kind == "text" else "rules"   # the one definition of correct decides either way
         fallback = v["status"] == "no_judge" or (v["status"] == "unparsed" and unparsed == "rules")
-        if v["method"] == "rules": out[i] = dict(passed=v["value"], method="rules")
+        if v["method"] == "rules": out[i] = dict(passed=v["value"], method=policy)
         elif not fallback: out[i] = dict(passed=v["value"], method="llm", status=v["status"], asks=v["asks"])
         else:
-            f1 = token_f1(rows[i].get("teacher_answer"), rows[i]["answer"])
-            out[i] = dict(passed=int(f1 >= 0.5), method="rules_f1", f1=round(f1, 3),
-                          **(dict(status="fallback", asks=v["asks"]) if v["status"] == "unparsed" else {}))
+            why = dict(status="fallback", asks=v["asks"]) if v["status"] == "unparsed" else {}
+            out[i] = dict(passed=int(answer_correct(rows[i].get("teacher_answer"), rows[i]["answer"], kind)),
+                          method=policy, **why)
     return out
 
 # %% ../nbs/03_filter.ipynb #76a2b8d8

@@ -6,10 +6,10 @@
 from __future__ import annotations
 import os, sys
 from pathlib import Path
-from .settings import ConfigError
+from .settings import ConfigError, FIELDS
 from .run import HUB_ID, read_json, read_manifest
 from .answers import SYSTEM_PROMPT
-from .sources import BENCHMARKS, SOURCE_LICENSES
+from .sources import SOURCES
 from .data import markdown_table
 
 # %% auto #0
@@ -30,7 +30,7 @@ def results_table(rows:list[dict],      # result rows from `evaluate_all`
     "Markdown: models × benchmarks accuracy (%) and the average, in the paper's layout."
     models = list(dict.fromkeys(r["model"] for r in rows))
     acc = {(r["model"], r["benchmark"]): r["accuracy"] for r in rows}
-    lines = ["| Model | " + " | ".join(BENCHMARKS[b]["title"] for b in benchmarks) + " | Average |",
+    lines = ["| Model | " + " | ".join(SOURCES[b].title for b in benchmarks) + " | Average |",
              "|---|" + "---:|" * (len(benchmarks) + 1)]
     for m in models:
         vals = [acc.get((m, b)) for b in benchmarks]
@@ -50,7 +50,7 @@ def detail_table(rows:list[dict]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---|" + "---|---|" * k + "---:|" * 6]
     for r in rows:
         tok = f"{r['tokens_mean']:.0f}" if r.get("tokens_mean") is not None else "–"
-        cells = [MODEL_TITLES.get(r["model"], r["model"]), BENCHMARKS[r["benchmark"]]["title"], r["n"],
+        cells = [MODEL_TITLES.get(r["model"], r["model"]), SOURCES[r["benchmark"]].title, r["n"],
                  f"{_pct(r['accuracy'])} {_ci(r['ci_low'], r['ci_high'])}"]
         if k:
             p1, pk = (_ci(r.get(f"{m}_ci_low"), r.get(f"{m}_ci_high")) for m in ("pass1", "pass_at_k"))
@@ -71,7 +71,7 @@ def paired_table(paired:list[dict]) -> str:
         what = (f"{MODEL_TITLES.get(p['after'], p['after'])} − {MODEL_TITLES.get(p['before'], p['before'])}"
                 + METRIC_TITLES[p.get("metric", "accuracy")])
         diff = f"{100 * p['diff']:+.1f} [{100 * p['ci_low']:+.1f}, {100 * p['ci_high']:+.1f}]"
-        lines.append(f"| {what} | {BENCHMARKS[p['benchmark']]['title']} "
+        lines.append(f"| {what} | {SOURCES[p['benchmark']].title} "
                      f"| {p['n']} | {diff} | {p['wins']} | {p['losses']} |")
     return "\n".join(lines)
 
@@ -107,7 +107,7 @@ def dataset_card(cfg:dict,         # resolved profile (teacher, judge, profile n
                 ):
     "A Hub dataset card (`huggingface_hub.DatasetCard`, default template) for the run's Fin-R1-Data."
     from huggingface_hub import DatasetCard, DatasetCardData
-    lic = {s: SOURCE_LICENSES.get(s, ("other", s)) for s in sources}
+    lic = {s: SOURCES[s].licence if s in SOURCES else ("other", s) for s in sources}
     licenses = sorted({l for l, _ in lic.values()})
     prov, total = provenance(cfg), report["total"]
     zh = any(s in ("fin_eva", "financeiq", "fincuge") for s in sources)
@@ -176,14 +176,12 @@ def card_eval_results(rows:list[dict], # result rows from `evaluate_all`
     from huggingface_hub import EvalResult
     return [EvalResult(task_type="question-answering", task_name="Financial reasoning",
                        dataset_type=f"finr1/{r['benchmark']}",
-                       dataset_name=BENCHMARKS[r["benchmark"]]["title"], metric_type="accuracy",
+                       dataset_name=SOURCES[r["benchmark"]].title, metric_type="accuracy",
                        metric_name="Accuracy (Fin-R1 format, %)",
                        metric_value=round(100 * r["accuracy"], 1))
             for r in rows if r["model"] == model and r["accuracy"] is not None]
 
 # %% ../nbs/01a_hub.ipynb #d0036958
-_STAGE_PARAMS = dict(sft=("sft_",), grpo=("grpo_", "sft_lora_"))
-
 def _read(path:Path) -> dict: return read_json(path) if Path(path).exists() else {}
 
 def _training_data(run_dir:Path, made_by:dict) -> str:
@@ -216,7 +214,7 @@ def model_card(run_dir:str|Path, # the run directory (its manifest says what mad
     base, made_by = base_model_id(made("sft").get("model", "embedded")), {**made("distill"), **made("filter")}
     log, run = _read(run_dir/"models"/name/"log.json"), _read(run_dir/"config.json")
     profile = (run.get("profile") or {}).get("profile")
-    params = {k: v for k, v in made(name).items() if k.startswith(_STAGE_PARAMS[name])}
+    params = {k: v for k, v in made(name).items() if FIELDS[k][0] in ("sft", "grpo")}   # the training stages' fields
     mine = [r for r in rows if r["model"] == name]
     pairs = [p for p in paired or [] if p["after"] == name]
     title = (f"finr1 {'SFT' if name == 'sft' else 'GRPO'} ({profile} profile) of {base.split('/')[-1]}"

@@ -4,9 +4,9 @@
 
 # %% ../nbs/00f_models.ipynb #ee1d6c50
 from __future__ import annotations
-import os, time
+import os
 from pathlib import Path
-from .settings import ConfigError
+from .settings import ConfigError, DEFAULTS
 from .device import cuda_available, importable, model_dtype
 from .run import file_digest, is_hub_id
 
@@ -113,7 +113,8 @@ def _eos_rules(model, tok):
     model.generation_config.pad_token_id = tok.pad_token_id
 
 # %% ../nbs/00f_models.ipynb #2e2102c4
-def unsloth_load_kwargs(path:str, max_seq_length:int=1024, load_in_4bit:bool=False) -> dict:
+def unsloth_load_kwargs(path:str, max_seq_length:int=DEFAULTS["max_seq_length"],
+                        load_in_4bit:bool=DEFAULTS["load_in_4bit"]) -> dict:
     "The keywords finr1 passes to Unsloth's `FastLanguageModel.from_pretrained` (checked by `make gpu-check`)."
     return dict(model_name=path, max_seq_length=max_seq_length, load_in_4bit=load_in_4bit, dtype=None)
 
@@ -127,8 +128,8 @@ def torch_dtype(name:str): # fp32 | bf16 | fp16 (`core.model_dtype`)
 # %% ../nbs/00f_models.ipynb #0fe9ad08
 def load_model(name_or_path:str|Path="embedded", # "embedded", a local path, or a hub id
                backend:str="auto",               # auto | unsloth | hf
-               max_seq_length:int=1024,          # Unsloth's context length
-               load_in_4bit:bool=False,          # 4-bit base weights (Unsloth / bitsandbytes, GPU only)
+               max_seq_length:int=DEFAULTS["max_seq_length"], # Unsloth's context length (the profile's field)
+               load_in_4bit:bool=DEFAULTS["load_in_4bit"],    # 4-bit base weights (Unsloth / bitsandbytes, GPU only)
                training:bool=True,               # for training (one GPU per process) or only generation (may spread)
               ):
     "Load a causal LM and its tokenizer: Unsloth `FastLanguageModel` on GPU, else transformers; EOS and padding set."

@@ -7,14 +7,14 @@ from __future__ import annotations
 import json, os, shutil, subprocess, sys, threading, time
 from pathlib import Path
 from fastcore.script import anno_parser, Param
-from .settings import ConfigError, load_profile, parse_sets
+from .settings import ConfigError, load_profile, parse_sets, peek
 from .device import check_device, cuda_vllm_available
 from .run import (ensure_upstream, open_run, read_manifest, stage_is_fresh, stage_module, STAGES, stale_reason,
                        write_json)
 from .answers import prompt_messages
 from .models import embedded_model_dir, load_model, resolve_model
 from .llm import HFGenerator
-from .sources import BENCHMARKS
+from .sources import source_names
 from .hub import finr1_push, results_table
 from .eval import evaluate_all, load_eval_sets, stage_models, write_reports
 from .plan import backend_state, plan_json, plan_text, run_plan
@@ -95,12 +95,12 @@ def check_model(model:str|Path, # 'embedded', a model directory, or a hub id (ow
 # %% ../nbs/07_pipeline.ipynb #0e87ecb6
 def check_paths(cfg:dict) -> dict:
     "`cfg` when the paths it names exist; else a `ConfigError` naming the field and the fix."
-    d = dict.get(cfg, "data_dir")
+    d = peek(cfg, "data_dir")
     if d and not Path(d).expanduser().is_dir():
         raise ConfigError(f"data_dir {d} does not exist: point --set "
                           f"data_dir=... at a folder holding finqa/, convfinqa/, tfns/ …, "
                           "or leave it unset to use $FINR1_DATA_DIR or ../shared/data")
-    check_model(dict.get(cfg, "model"))
+    check_model(peek(cfg, "model"))
     return cfg
 
 # %% ../nbs/07_pipeline.ipynb #43b88060
@@ -249,8 +249,8 @@ def finr1_eval(model:Param("model directories or hub ids to evaluate (repeatable
     overrides = parse_sets(set or [])
     if benchmarks: overrides["eval_benchmarks"] = benchmarks
     cfg = check_paths(load_profile(profile, **overrides))
-    if unknown := [b for b in cfg["eval_benchmarks"] if b not in BENCHMARKS]:
-        raise ConfigError(f"unknown benchmark(s) {unknown}; benchmarks are {', '.join(BENCHMARKS)}")
+    if unknown := [b for b in cfg["eval_benchmarks"] if b not in source_names("eval")]:
+        raise ConfigError(f"unknown benchmark(s) {unknown}; benchmarks are {', '.join(source_names('eval'))}")
     for m in model or []: check_model(m)
     table = evaluate_models(model, profile=profile, run_dir=run_dir, overrides=overrides)
     print(table); return 0

@@ -77,8 +77,8 @@ def _counting_tokenizer(cfg:dict):
 def plan_records(cfg:dict) -> dict:
     "Training and eval records as stage `data` reads them, skipped sources with reasons, mean prompt tokens per set."
     data_dir = resolve_data_dir(cfg)
-    evals, eval_skipped, pools = eval_records(cfg, data_dir)
-    train, train_skipped, _ = training_records(cfg, data_dir, evals, pools)
+    evals, eval_skipped = eval_records(cfg, data_dir)
+    train, train_skipped, _ = training_records(cfg, data_dir, evals)
     tok, tok_name = _counting_tokenizer(cfg)
     return dict(train=train, evals=evals, tokenizer=tok_name,
                 skipped={**{f"train/{k}": v for k, v in train_skipped.items()},
@@ -129,7 +129,7 @@ def grpo_plan(cfg:dict, a:dict=PLAN_ASSUMPTIONS) -> dict:
 def eval_plan(cfg:dict, recs:dict, a:dict=PLAN_ASSUMPTIONS) -> dict:
     "Items per benchmark, evaluated models (local and API), generations and tokens, decodes per item."
     items = {b: min(benchmark_n(cfg, b) or len(r), len(r)) for b, r in recs["evals"].items()}
-    local, api = 2 + bool(cfg["eval_base"]), len(cfg.get("eval_api_models") or [])
+    local, api = 2 + bool(cfg["eval_base"]), len(cfg["eval_api_models"])
     decodes = 1 + int(cfg["eval_samples"] or 0)   # the greedy decode and the k samples
     max_new = {b: decoding_settings(cfg, b)["max_new_tokens"] for b in items}
     return dict(items=items, local_models=local, api_models=api, decodes_per_item=decodes,

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
-from .settings import load_profile, Profile, REPORTING_FIELDS, STAGE_FIELDS
+from .settings import load_profile, peek, Profile, REPORTING_FIELDS, STAGE_FIELDS
 from .device import package_versions
 
 # %% auto #0
@@ -124,7 +124,7 @@ def stage_settings(cfg:dict, # resolved profile
                    name:str, # stage name; one without a declaration in `STAGE_FIELDS` depends on every field
                   ) -> dict:
     "The profile fields stage `name` reads, with their values (read without marking them as read)."
-    return {k: dict.get(cfg, k) for k in STAGE_FIELDS.get(name) or sorted(cfg)}
+    return {k: peek(cfg, k) for k in STAGE_FIELDS.get(name) or sorted(cfg)}
 
 # %% ../nbs/00b_run.ipynb #f54d90a6
 def cfg_digest(cfg:dict|None, name:str|None=None) -> str|None:

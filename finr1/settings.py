@@ -9,10 +9,11 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import ClassVar, Iterable
 
 # %% auto #0
-__all__ = ['PAPER_SOURCE_BUDGET', 'SETTINGS', 'FIELDS', 'PROFILE_DOCS', 'PAPER', 'PAPER_ASSUMPTIONS', 'PROFILES', 'STAGE_FIELDS',
-           'REPORTING_FIELDS', 'PREFLIGHT_FIELDS', 'setting', 'RunSettings', 'DataSettings', 'TeacherSettings',
-           'ClientSettings', 'JudgeSettings', 'ModelSettings', 'SFTSettings', 'GRPOSettings', 'EvalSettings',
-           'ConfigError', 'check_profile', 'Profile', 'load_profile', 'source_cap', 'parse_sets']
+__all__ = ['PAPER_SOURCE_BUDGET', 'SETTINGS', 'FIELDS', 'PROFILE_DOCS', 'DEFAULTS', 'PAPER', 'PAPER_ASSUMPTIONS', 'PROFILES',
+           'STAGE_FIELDS', 'REPORTING_FIELDS', 'PREFLIGHT_FIELDS', 'setting', 'RunSettings', 'DataSettings',
+           'TeacherSettings', 'ClientSettings', 'JudgeSettings', 'ModelSettings', 'SFTSettings', 'GRPOSettings',
+           'EvalSettings', 'ConfigError', 'peek', 'check_profile', 'Profile', 'load_profile', 'source_cap',
+           'parse_sets']
 
 # %% ../nbs/00_settings.ipynb #a8b2d47a
 PAPER_SOURCE_BUDGET = dict(finqa=7000, convfinqa=12000, tfns=6000, fin_eva=6000, financeiq=7000, fincuge=6000,
@@ -53,8 +54,8 @@ class DataSettings:
     data_dir:str|None = setting(None, "directory holding the "
                                       "real datasets (layout of shared/data); None = synthetic only")
     train_sources:list = setting(["synthetic"],
-                                 "sources distilled into training data (synthetic, finqa, convfinqa, tfns, "
-                                 "fin_eva, financeiq, fincuge, finance_instruct)",
+                                 "sources distilled into training data: names in `sources.SOURCES` with a "
+                                 "training pool (`sources.source_names('train')`)",
                                  paper=["finqa", "convfinqa", "tfns", "fin_eva",
                                         "financeiq", "fincuge", "finance_instruct"])
     synthetic_train_n:int = setting(16, "number of synthetic FinQA-style training problems", paper=0)
@@ -257,8 +258,8 @@ class EvalSettings:
     stage:ClassVar[str|None] = "eval"
     eval_base:bool = setting(True, "also evaluate the base model (the reference row of the table; `tiny` and `cpu` "
                              "leave it out to spend the time on n)")
-    eval_benchmarks:list = setting(["synthetic"], "benchmarks to evaluate (synthetic, finqa, convfinqa, tfns, fin_eva, "
-                                   "finance_instruct)", also=("data",),
+    eval_benchmarks:list = setting(["synthetic"], "benchmarks to evaluate: names in `sources.SOURCES` with an "
+                                   "evaluation set (`sources.source_names('eval')`)", also=("data",),
                                    paper=["finqa", "convfinqa", "fin_eva", "tfns", "finance_instruct"])
     eval_n:int|None = setting(4, "items per benchmark (seeded subset; None = full set)", paper=None,
                               why="full benchmark sets (the paper's sizes are not all published)")
@@ -299,7 +300,7 @@ FIELDS = {f.name: (cls.stage, f) for cls in SETTINGS for f in fields(cls)}   # f
 def _default(f): return f.default_factory() if f.default is MISSING else f.default
 
 PROFILE_DOCS = {k: f.metadata["help"] for k, (_, f) in FIELDS.items()}
-_BASE = {k: _default(f) for k, (_, f) in FIELDS.items()}
+DEFAULTS = {k: _default(f) for k, (_, f) in FIELDS.items()}
 
 # %% ../nbs/00_settings.ipynb #99073581
 PAPER = {k: f.metadata["paper"] for k, (_, f) in FIELDS.items() if f.metadata["paper"] is not MISSING}
@@ -330,8 +331,8 @@ _GPU = dict(   # "does RL add to SFT?" on one GPU in ten minutes: sizes that res
     grpo_temperature=1.0, grpo_include_sft_prompts=False,
     eval_base=False, eval_benchmarks=["synthetic"], eval_n=1000, eval_max_new_tokens=192, eval_batch_size=512,
     eval_samples=4, generation_batch_size=512, gradient_checkpointing="false")
-PROFILES = dict(smoke=_BASE, tiny={**_BASE, **_TINY}, cpu={**_BASE, **_CPU}, gpu={**_BASE, **_GPU},
-                paper={**_BASE, **PAPER, "profile": "paper"})
+PROFILES = dict(smoke=DEFAULTS, tiny={**DEFAULTS, **_TINY}, cpu={**DEFAULTS, **_CPU}, gpu={**DEFAULTS, **_GPU},
+                paper={**DEFAULTS, **PAPER, "profile": "paper"})
 
 # %% ../nbs/00_settings.ipynb #f51a7eb2
 STAGE_FIELDS = {s: [k for k, (owner, f) in FIELDS.items() if owner == s or s in f.metadata["also"]]
@@ -369,11 +370,19 @@ def _coerce(key:str, value, default):
             return [v.strip() for v in value.split(",") if v.strip()] if isinstance(default, list) else value
     return value
 
+# %% ../nbs/00_settings.ipynb #688dbebe
+def peek(cfg:dict, # a resolved profile
+         key:str,  # a field
+        ):
+    "`cfg[key]` without counting it as a stage's read: for preflight checks and digests, never for a stage's work."
+    return dict.get(cfg, key)
+
+
 # %% ../nbs/00_settings.ipynb #72622bd6
 def check_profile(cfg:dict, # a resolved profile
                  ) -> dict:
     "`cfg` unchanged, or a `ConfigError` for a combination of fields that cannot run."
-    get = lambda k: dict.get(cfg, k)   # a check, not a stage: reads nothing on a `Profile`'s record
+    get = lambda k: peek(cfg, k)   # a check, not a stage: reads nothing on a `Profile`'s record
     if get("load_in_4bit") and get("grpo_use_vllm") and get("grpo_vllm_mode") == "colocate":
         raise ConfigError("load_in_4bit=true cannot share the GPU with colocated vLLM rollouts (Unsloth refuses it): "
                           "set load_in_4bit=false, or grpo_vllm_mode=server with `trl vllm-serve` on other GPUs")
@@ -398,7 +407,7 @@ def load_profile(name:str="smoke", # smoke | tiny | cpu | gpu | paper
             hint = difflib.get_close_matches(k, cfg, n=1)
             help_ = f"; did you mean {hint[0]!r}?" if hint else "; `finr1 run --help` lists them"
             raise ConfigError(f"unknown profile field {k!r}{help_}")
-        cfg[k] = _coerce(k, v, None if k in _LITERAL_FIELDS else cfg[k] if cfg[k] is not None else _BASE[k])
+        cfg[k] = _coerce(k, v, None if k in _LITERAL_FIELDS else cfg[k] if cfg[k] is not None else DEFAULTS[k])
     cfg["profile"] = name
     return check_profile(Profile(cfg))
 

@@ -4,21 +4,26 @@
 
 # %% ../nbs/00h_sources.ipynb #cf324f70
 from __future__ import annotations
-import csv, json, logging, math, re, time
+import csv, json, logging, math, os, random, re
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 from tqdm.auto import tqdm
+from .settings import source_cap
 from .run import is_hub_id
 from .answers import answer_type, fixed, join_text, make_record, render_question
 from .programs import context_table
+from .synthetic import synthetic_records
 
 # %% auto #0
 __all__ = ['log', 'FINQA_FILES', 'CONVFINQA_FILES', 'TFNS_LABELS', 'TFNS_QUESTION', 'CHOICE_INSTRUCTION', 'FINCUGE_TASKS',
-           'FINANCE_INSTRUCT_HUB', 'TRAIN_LOADERS', 'EVAL_LOADERS', 'SOURCE_DIRS', 'SOURCE_LICENSES', 'BENCHMARKS',
-           'DataError', 'Records', 'parse_rows', 'read_json_rows', 'read_jsonl_rows', 'read_csv_rows', 'hub_rows',
-           'render_exe', 'need', 'finqa_page', 'split_context', 'finqa_format', 'read_rows', 'load_finqa',
-           'parse_pipe_table', 'dict_table', 'dsl_program', 'render_history', 'convfinqa_format', 'load_convfinqa',
-           'load_tfns', 'load_fin_eva', 'load_financeiq', 'load_fincuge', 'load_finance_instruct', 'load_all']
+           'FINANCE_INSTRUCT_HUB', 'FINANCE_INSTRUCT_EVAL_N', 'SOURCES', 'DataError', 'Records', 'parse_rows',
+           'read_json_rows', 'read_jsonl_rows', 'read_csv_rows', 'hub_rows', 'render_exe', 'need', 'finqa_page',
+           'split_context', 'finqa_format', 'read_rows', 'load_finqa', 'parse_pipe_table', 'dict_table', 'dsl_program',
+           'render_history', 'convfinqa_format', 'load_convfinqa', 'load_tfns', 'load_fin_eva', 'load_financeiq',
+           'load_fincuge', 'load_finance_instruct', 'SourceUnavailable', 'Source', 'sample_records',
+           'finance_instruct_pool', 'source_names', 'registered']
 
 # %% ../nbs/00h_sources.ipynb #05141d82
 log = logging.getLogger("finr1.data")
@@ -539,77 +544,140 @@ def load_finance_instruct(path:str|Path=FINANCE_INSTRUCT_HUB, # a hub id, or a l
     return parse_rows(rows, where, lambda r: _fi_row(r, next(c), where), errors, desc="finance_instruct")
 
 # %% ../nbs/00h_sources.ipynb #9e0c7fe2
+class SourceUnavailable(RuntimeError):
+    "A source that cannot be had on this machine (no copy, the Hub off); the message is the reason a run reports."
+
+@dataclass(frozen=True)
+class Source:
+    "One source of records — a training pool, a benchmark, or both — declared once."
+    title:str                     # its name in tables ("FinQA")
+    answer_type:str               # how its answers are scored: number | choice | label | bool | text
+    about:str                     # one line for tables and cards
+    licence:tuple                 # (Hub licence id, the statement), as shared/data/README.md records them
+    folder:str|None=None          # its folder under data_dir (the layout of shared/data); None: generated
+    train:Callable|None=None      # (folder, cfg) -> Records: its training pool
+    eval:Callable|None=None       # (folder, cfg) -> Records: its evaluation set
+    hub:str|None=None             # a Hub id its loaders fall back to when the folder is not here
+    paper:str|None=None           # its column in Fin-R1's results table (None: not one of the paper's benchmarks)
+    paper_scores:dict=field(default_factory=dict) # that column: model → accuracy (%)
+    scorer:str="rules"            # rules | judge (open answers: an LLM judge decides when the profile has one)
+    capped:bool=True              # the profile's `max_per_source` caps its training pool (a generator sizes itself)
+    def info(self) -> dict:
+        "What a report says about the source (no loaders)."
+        return dict(title=self.title, paper=self.paper, answer_type=self.answer_type, scorer=self.scorer,
+                    about=self.about)
+
+
+# %% ../nbs/00h_sources.ipynb #bf9a1360
 def _labelled(recs:Records) -> Records:
     out = Records([r for r in recs if r["answer"] is not None], recs.skipped, recs.files); return out
 
-TRAIN_LOADERS = dict(
-    finqa=lambda d: load_finqa(d/"finqa", "train").merge(load_finqa(d/"finqa", "dev")),
-    convfinqa=lambda d: load_convfinqa(d/"convfinqa", "dev"),
-    tfns=lambda d: load_tfns(d/"tfns", "train"),
-    fin_eva=lambda d: _labelled(load_fin_eva(d/"fin_eva_ant", "SUFE")),
-    financeiq=lambda d: load_financeiq(d/"financeiq"),
-    fincuge=lambda d: load_fincuge(d/"fincuge"),
-)
-EVAL_LOADERS = dict(
-    finqa=lambda d: load_finqa(d/"finqa", "test"),
-    convfinqa=lambda d: load_convfinqa(d/"convfinqa", "dev"),
-    tfns=lambda d: load_tfns(d/"tfns", "valid"),
-    fin_eva=lambda d: _labelled(load_fin_eva(d/"fin_eva_ant", "Ant")),
-)
-SOURCE_DIRS = dict(finqa="finqa", convfinqa="convfinqa", tfns="tfns",
-                   fin_eva="fin_eva_ant", financeiq="financeiq", fincuge="fincuge")
-# as shared/data/README.md records them; a dataset card built from a run lists the ones it used
-SOURCE_LICENSES = dict(
-    synthetic=("apache-2.0", "generated by finr1's seeded generator (finr1's licence)"),
-    finqa=("mit", "FinQA, czyssrs/FinQA (MIT)"), convfinqa=("mit", "ConvFinQA, czyssrs/ConvFinQA (MIT)"),
-    tfns=("mit", "Twitter Financial News Sentiment, zeroshot/twitter-financial-news-sentiment "
-                 "(MIT per its card; no licence file in the copy)"),
-    fin_eva=("cc-by-4.0", "Ant Group Fin-Eva (CC BY 4.0); SUFE FinEval rows carry no stated licence"),
-    financeiq=("cc-by-nc-sa-4.0", "Du Xiaoman FinanceIQ (CC BY-NC-SA 4.0, non-commercial)"),
-    fincuge=("other", "BBT FinCUGE evaluation lists (no licence stated)"),
-    finance_instruct=("apache-2.0", "Josephgflowers/Finance-Instruct-500k "
-                                    "(Apache 2.0 per its Hub card; not checked offline)"))
+def sample_records(records:list, n:int|None, seed:int=0, salt:str="") -> list:
+    "A seeded subset of `n` records in their original order (all when n is None or ≥ len)."
+    if n is None or n >= len(records): return list(records)
+    idx = sorted(random.Random(f"finr1-sample/{seed}/{salt}").sample(range(len(records)), n))
+    return [records[i] for i in idx]
+
+
+# %% ../nbs/00h_sources.ipynb #0ac3a2a5
+FINANCE_INSTRUCT_EVAL_N = 1000  # held-out rows when eval_n is None (the full 500K is not an evaluation set)
+_POOLS = {}
+
+def finance_instruct_pool(folder:Path|None, # a local copy (`<data_dir>/finance_instruct/*.jsonl`), if any
+                          cfg:dict,         # resolved profile (`allow_hub_download`, `train_sources`, `max_per_source`)
+                         ) -> Records:
+    "Finance-Instruct rows, read once per run for both its uses: the local copy, else the Hub when allowed."
+    cap = source_cap(cfg, "finance_instruct") if "finance_instruct" in cfg["train_sources"] else 0
+    n = None if cap is None else 4 * max(cap, FINANCE_INSTRUCT_EVAL_N)   # enough for the eval part and the cap
+    if folder is not None and any(Path(folder).glob("*.json*")):
+        key = (str(folder), n)
+        if key not in _POOLS: _POOLS[key] = load_finance_instruct(folder, n)
+        return _POOLS[key]
+    if not cfg["allow_hub_download"]:
+        raise SourceUnavailable("no local copy under data_dir/finance_instruct, and allow_hub_download is off")
+    if any(os.environ.get(v, "0") not in ("0", "", "false") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
+        raise SourceUnavailable("no local copy and the hub is offline (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)")
+    key = (FINANCE_INSTRUCT_HUB, n)
+    if key not in _POOLS:
+        try: _POOLS[key] = load_finance_instruct(FINANCE_INSTRUCT_HUB, n)
+        except Exception as e:
+            raise SourceUnavailable(f"hub load of {FINANCE_INSTRUCT_HUB} failed: {type(e).__name__}: "
+                                    f"{str(e)[:200]}") from None
+    return _POOLS[key]
+
 
 # %% ../nbs/00h_sources.ipynb #1c28d4c2
-BENCHMARKS = dict(
-    synthetic=dict(title="Synthetic", paper=None, answer_type="number", scorer="rules",
-                   about="held-out split of finr1's FinQA-style generator (table + text, gold program)"),
-    finqa=dict(title="FinQA", paper="FinQA", answer_type="number", scorer="rules",
-               about="numerical reasoning over an earnings-report page (text + table), FinQA test"),
-    convfinqa=dict(title="ConvFinQA", paper="ConvFinQA", answer_type="number", scorer="rules",
-                   about="one turn of a conversation about a report page, earlier turns in the prompt, ConvFinQA dev"),
-    fin_eva=dict(title="Ant_Finance", paper="Ant_Finance", answer_type="choice", scorer="rules",
-                 about="Ant Group Fin-Eva multiple-choice questions (Chinese), answer a letter"),
-    tfns=dict(title="TFNS", paper="TFNS", answer_type="label", scorer="rules",
-              about="Twitter financial news sentiment: bearish / bullish / neutral"),
-    finance_instruct=dict(title="Finance-Instruct-500K",
-                          paper="Finance-Instruct-500k", answer_type="text", scorer="judge",
-                          about="open financial instructions; an LLM "
-                                "judge decides (rules only for exact matches)"), )
+_SYNTH = lambda split, n: lambda folder, cfg: synthetic_records(cfg[n], cfg["seed"], split, cfg["synthetic_difficulty"])
+_FINQA_LICENCE = ("mit", "FinQA, czyssrs/FinQA (MIT)")
 
-# %% ../nbs/00h_sources.ipynb #3bd468c8
-def load_all(data_dir:str|Path, # the real-data directory (layout of shared/data)
-             errors:str="raise",
-            ) -> dict[str, Records]:
-    "Every dataset file group in `data_dir`, by name (e.g. 'finqa/test'); `.seconds` on each."
-    d = Path(data_dir); f = d/"finqa"; c = d/"convfinqa"
-    jobs = {"finqa/test": lambda: load_finqa(f, "test"),
-            "finqa/test_500_simplified": lambda: load_finqa(f/"test_500_simplified_abhisvakil.json"),
-            "finqa/test_subset158_original": lambda: load_finqa(f/"test_subset158_original_Augment_tableQA.json"),
-            "finqa/test_subset100_original": lambda: load_finqa(f/"test_subset100_original_Dolphin2333.json"),
-            "finqa/dev_subset200_original": lambda: load_finqa(f, "dev"),
-            "finqa/train_subset100_original": lambda: load_finqa(f, "train"),
-            "finqa/test_verl (errors=skip)": lambda: load_finqa(f/"test_verl_Zhukewen321.jsonl", errors="skip"),
-            "convfinqa/dev": lambda: load_convfinqa(c, "dev"),
-            "convfinqa/dev_pot": lambda: load_convfinqa(c/CONVFINQA_FILES["pot"]),
-            "convfinqa/test_private": lambda: load_convfinqa(c, "test"),
-            "tfns/valid": lambda: load_tfns(d/"tfns", "valid"), "tfns/train": lambda: load_tfns(d/"tfns", "train"),
-            "fin_eva/Ant": lambda: load_fin_eva(d/"fin_eva_ant", "Ant"),
-            "fin_eva/SUFE": lambda: load_fin_eva(d/"fin_eva_ant", "SUFE"),
-            "financeiq/test": lambda: load_financeiq(d/"financeiq", "test"),
-            "financeiq/dev": lambda: load_financeiq(d/"financeiq", "dev"),
-            "fincuge": lambda: load_fincuge(d/"fincuge")}
-    out = {}
-    for name, job in jobs.items():
-        t0 = time.perf_counter(); recs = job(); recs.seconds = time.perf_counter() - t0; out[name] = recs
-    return out
+SOURCES = dict(
+    synthetic=Source("Synthetic", "number", "held-out split of finr1's FinQA-style generator (table + text, gold "
+                     "program)", ("apache-2.0", "generated by finr1's seeded generator (finr1's licence)"),
+                     train=_SYNTH("train", "synthetic_train_n"), eval=_SYNTH("test", "synthetic_test_n"), capped=False),
+    finqa=Source("FinQA", "number", "numerical reasoning over an earnings-report page (text + table), FinQA test",
+                 _FINQA_LICENCE, folder="finqa",
+                 train=lambda d, cfg: load_finqa(d, "train").merge(load_finqa(d, "dev")),
+                 eval=lambda d, cfg: load_finqa(d, "test"), paper="FinQA",
+                 paper_scores={"DeepSeek-R1": 71.0, "Fin-R1 (SFT + GRPO)": 76.0, "Qwen-2.5-32B-Instruct": 72.0,
+                               "DeepSeek-R1-Distill-Qwen-32B": 70.0, "Fin-R1-SFT": 73.0, "Qwen-2.5-14B-Instruct": 68.0,
+                               "DeepSeek-R1-Distill-Llama-70B": 68.0, "DeepSeek-R1-Distill-Qwen-14B": 62.0,
+                               "Qwen-2.5-7B-Instruct (base)": 60.0, "DeepSeek-R1-Distill-Qwen-7B": 55.0}),
+    convfinqa=Source("ConvFinQA", "number", "one turn of a conversation about a report page, earlier turns in the "
+                     "prompt, ConvFinQA dev", ("mit", "ConvFinQA, czyssrs/ConvFinQA (MIT)"), folder="convfinqa",
+                     train=lambda d, cfg: load_convfinqa(d, "dev"), eval=lambda d, cfg: load_convfinqa(d, "dev"),
+                     paper="ConvFinQA",
+                     paper_scores={"DeepSeek-R1": 82.0, "Fin-R1 (SFT + GRPO)": 85.0, "Qwen-2.5-32B-Instruct": 78.0,
+                                   "DeepSeek-R1-Distill-Qwen-32B": 72.0, "Fin-R1-SFT": 81.0,
+                                   "Qwen-2.5-14B-Instruct": 77.0, "DeepSeek-R1-Distill-Llama-70B": 74.0,
+                                   "DeepSeek-R1-Distill-Qwen-14B": 73.0, "Qwen-2.5-7B-Instruct (base)": 66.0,
+                                   "DeepSeek-R1-Distill-Qwen-7B": 62.0}),
+    fin_eva=Source("Ant_Finance", "choice", "Ant Group Fin-Eva multiple-choice questions (Chinese), answer a letter",
+                   ("cc-by-4.0", "Ant Group Fin-Eva (CC BY 4.0); SUFE FinEval rows carry no stated licence"),
+                   folder="fin_eva_ant", train=lambda d, cfg: _labelled(load_fin_eva(d, "SUFE")),
+                   eval=lambda d, cfg: _labelled(load_fin_eva(d, "Ant")), paper="Ant_Finance",
+                   paper_scores={"DeepSeek-R1": 90.0, "Fin-R1 (SFT + GRPO)": 81.0, "Qwen-2.5-32B-Instruct": 84.0,
+                                 "DeepSeek-R1-Distill-Qwen-32B": 87.0, "Fin-R1-SFT": 76.0,
+                                 "Qwen-2.5-14B-Instruct": 84.0,
+                                 "DeepSeek-R1-Distill-Llama-70B": 84.0, "DeepSeek-R1-Distill-Qwen-14B": 82.0,
+                                 "Qwen-2.5-7B-Instruct (base)": 85.0, "DeepSeek-R1-Distill-Qwen-7B": 71.0}),
+    tfns=Source("TFNS", "label", "Twitter financial news sentiment: bearish / bullish / neutral",
+                ("mit", "Twitter Financial News Sentiment, zeroshot/twitter-financial-news-sentiment (MIT per its "
+                 "card; no licence file in the copy)"), folder="tfns", train=lambda d, cfg: load_tfns(d, "train"),
+                eval=lambda d, cfg: load_tfns(d, "valid"), paper="TFNS",
+                paper_scores={"DeepSeek-R1": 78.0, "Fin-R1 (SFT + GRPO)": 71.0, "Qwen-2.5-32B-Instruct": 77.0,
+                              "DeepSeek-R1-Distill-Qwen-32B": 79.0, "Fin-R1-SFT": 68.0, "Qwen-2.5-14B-Instruct": 72.0,
+                              "DeepSeek-R1-Distill-Llama-70B": 62.0, "DeepSeek-R1-Distill-Qwen-14B": 65.0,
+                              "Qwen-2.5-7B-Instruct (base)": 68.0, "DeepSeek-R1-Distill-Qwen-7B": 60.0}),
+    financeiq=Source("FinanceIQ", "choice", "Du Xiaoman FinanceIQ exam questions (Chinese)",
+                     ("cc-by-nc-sa-4.0", "Du Xiaoman FinanceIQ (CC BY-NC-SA 4.0, non-commercial)"),
+                     folder="financeiq", train=lambda d, cfg: load_financeiq(d)),
+    fincuge=Source("FinCUGE", "text", "BBT FinCUGE: nine Chinese financial NLP tasks",
+                   ("other", "BBT FinCUGE evaluation lists (no licence stated)"), folder="fincuge",
+                   train=lambda d, cfg: load_fincuge(d)),
+    finance_instruct=Source("Finance-Instruct-500K", "text", "open financial instructions; an LLM judge decides "
+                            "(the `covers` rule without one)", ("apache-2.0", "Josephgflowers/Finance-Instruct-500k "
+                            "(Apache 2.0 per its Hub card; not checked offline)"), folder="finance_instruct",
+                            hub=FINANCE_INSTRUCT_HUB, train=finance_instruct_pool, scorer="judge",
+                            eval=lambda d, cfg: sample_records(finance_instruct_pool(d, cfg), FINANCE_INSTRUCT_EVAL_N,
+                                                               cfg["seed"], "finance_instruct"),
+                            paper="Finance-Instruct-500k",
+                            paper_scores={"DeepSeek-R1": 70.0, "Fin-R1 (SFT + GRPO)": 62.9,
+                                          "Qwen-2.5-32B-Instruct": 58.0, "DeepSeek-R1-Distill-Qwen-32B": 54.0,
+                                          "Fin-R1-SFT": 61.0, "Qwen-2.5-14B-Instruct": 56.0,
+                                          "DeepSeek-R1-Distill-Llama-70B": 56.0, "DeepSeek-R1-Distill-Qwen-14B": 49.0,
+                                          "Qwen-2.5-7B-Instruct (base)": 49.0, "DeepSeek-R1-Distill-Qwen-7B": 42.0}),
+)
+
+
+# %% ../nbs/00h_sources.ipynb #aa726fd1
+def source_names(role:str) -> list[str]:
+    "The sources with a loader for `role` (train | eval), in registry order."
+    return [k for k, s in SOURCES.items() if getattr(s, role) is not None]
+
+@contextmanager
+def registered(name:str, source:Source):
+    "`source` in `SOURCES` under `name` for the duration of a block (a lesson's or a test's toy source)."
+    SOURCES[name] = source
+    try: yield source
+    finally: SOURCES.pop(name, None)
+

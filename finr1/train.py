@@ -58,7 +58,7 @@ def tracking(cfg:dict,           # resolved profile (`report_to`)
              stage_name:str,     # "sft" or "grpo"
             ) -> tuple[dict, list]:
     "(`TrainingArguments` fields: report_to, run_name, project; extra callbacks) for the profile's trackers."
-    names = [n.strip() for n in str(cfg.get("report_to") or "none").split(",") if n.strip() and n.strip() != "none"]
+    names = [n.strip() for n in str(cfg["report_to"]).split(",") if n.strip() and n.strip() != "none"]
     out, callbacks = Path(run_dir)/"tracking", []
     if "tensorboard" in names:
         from torch.utils.tensorboard import SummaryWriter

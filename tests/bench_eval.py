@@ -13,7 +13,7 @@ from finr1.run import find_data_dir
 from finr1.settings import load_profile
 from finr1.models import embedded_model_dir
 from finr1.sources import load_finqa
-from finr1.data import sample_records
+from finr1.sources import sample_records
 from finr1.synthetic import synthetic_records
 from finr1.eval import decoding_settings, eval_prompt
 from finr1.llm import HFGenerator

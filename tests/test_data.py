@@ -9,7 +9,8 @@ from finr1.answers import answer_correct
 from finr1.programs import execute_program
 from finr1.settings import load_profile
 from finr1.run import read_json, read_jsonl
-from finr1.sources import CONVFINQA_FILES, FINCUGE_TASKS, DataError, finqa_page, load_all, load_convfinqa, load_fin_eva, load_finance_instruct, load_financeiq, load_fincuge, load_finqa, load_tfns, TRAIN_LOADERS, EVAL_LOADERS
+from finr1.sources import CONVFINQA_FILES, FINCUGE_TASKS, DataError, finqa_page, load_convfinqa, load_fin_eva, load_finance_instruct, load_financeiq, load_fincuge, load_finqa, load_tfns, SOURCES
+from finr1.data import load_all
 from finr1.data import decontaminate, page_key, prompt_tokens, load_tokenizer, run_stage, to_dataset
 from finr1.answers import make_record
 from finr1.synthetic import TEMPLATES, synthetic_records
@@ -237,7 +238,7 @@ def test_decontamination_drops_the_right_pages():
 
 def test_decontamination_on_real_pages(data_dir):
     "ConvFinQA dev sits on FinQA dev pages: using it as a benchmark removes exactly those FinQA records."
-    finqa, conv = TRAIN_LOADERS["finqa"](data_dir), EVAL_LOADERS["convfinqa"](data_dir)
+    finqa, conv = SOURCES["finqa"].train(data_dir/"finqa", None), SOURCES["convfinqa"].eval(data_dir/"convfinqa", None)
     conv_pages = {r["meta"]["page"] for r in conv}
     kept, rep = decontaminate(finqa, {"convfinqa": conv})
     assert rep["dropped"] == sum(r["meta"]["page"] in conv_pages for r in finqa) > 0

@@ -105,3 +105,22 @@ def test_exported_cells_hold_one_definition():
             defs = [n for n in ast.parse(body).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
             cells, multi = cells + 1, multi + (len(defs) > 1)
     assert cells and multi / cells <= 0.2, f"{multi} of {cells} exported cells define more than one function or class"
+
+def test_every_cell_follows_the_numbering():
+    """No cell of a notebook — lessons and demos included — imports a module a later notebook exports: the notebooks
+    are the source, and a reader who runs them in order never meets a name from further on."""
+    import json
+    order, cells = {}, {}
+    for i, nb in enumerate(sorted((ROOT/"nbs").glob("[0-9]*.ipynb"))):
+        src = ["".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+        mod = next((m.group(1) for s in src if (m := re.search(r"#\|\s*default_exp\s+(\S+)", s))), None)
+        if mod: order[mod], cells[nb.stem] = i, (mod, src)
+    bad = sorted({f"{stem} -> finr1.{t}" for stem, (mod, src) in cells.items() for s in src
+                  for t in re.findall(r"(?:from|import)\s+finr1\.(\w+)", s) if t in order and order[t] > order[mod]})
+    assert bad == [], bad
+
+def test_modules_hold_one_concern_within_700_lines():
+    "No module of finr1 (nbdev's `_modidx.py` aside) runs over 700 lines: a longer one holds more than one idea."
+    long = {p.name: n for p in (ROOT/"finr1").glob("*.py") if p.name != "_modidx.py"
+            for n in [len(p.read_text().splitlines())] if n > 700}
+    assert long == {}, long

@@ -139,7 +139,7 @@ def test_llm_judge_for_open_answers(tmp_path):
         sets, _ = load_eval_sets(run, cfg)
         row, = evaluate_all(run, cfg, {"api:stub-model": "stub-model"}, sets)
     s = {x["id"]: x for x in read_jsonl(run/"eval"/"samples"/"api_stub-model__finance_instruct.jsonl")}
-    assert (s["fi/0"]["judge"], s["fi/0"]["rule"], s["fi/0"]["correct"]) == (1, 0, 1)    # the judge accepts the paraphrase
+    assert (s["fi/0"]["judge"], s["fi/0"]["rule"], s["fi/0"]["correct"]) == (1, 1, 1)    # `covers` and the judge agree
     assert (s["fi/1"]["judge"], s["fi/1"]["correct"]) == (0, 0)
     assert (s["fi/2"]["judge"], s["fi/2"]["judge_status"], s["fi/2"]["correct"]) == (None, "unparsed", 0)  # never a pass
     assert (row["judged"], row["accuracy"]) == (2, 1 / 3)

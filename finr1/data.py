@@ -70,10 +70,13 @@ def decontaminate(train:list[dict],             # training records
     return kept, report
 
 # %% ../nbs/01_data.ipynb #19637191
-def load_tokenizer(path:str|Path|None=None):
+def load_tokenizer(path:str|Path|None=None, # a model directory or hub id (default: the embedded SmolLM2)
+                   local_files_only:bool=False, # never ask the hub (a plan counts with what this machine has)
+                  ):
     "The policy model's tokenizer (default: the embedded SmolLM2-135M-Instruct)."
     from transformers import AutoTokenizer
-    return AutoTokenizer.from_pretrained(path or embedded_model_dir())
+    return AutoTokenizer.from_pretrained(path or embedded_model_dir(), local_files_only=local_files_only)
+
 
 # %% ../nbs/01_data.ipynb #e9bba3bb
 def prompt_tokens(records:list[dict], tokenizer, sample:int|None=300, seed:int=0) -> list[int]:

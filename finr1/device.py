@@ -10,7 +10,8 @@ from .settings import ConfigError, peek
 
 # %% auto #0
 __all__ = ['seed_everything', 'cuda_available', 'importable', 'cuda_vllm_available', 'cpu_bf16_supported', 'gpu_bf16_supported',
-           'model_dtype', 'train_precision', 'gpu_problem', 'check_device', 'package_versions']
+           'model_dtype', 'train_precision', 'gpu_problem', 'check_device', 'package_versions', 'machine_info',
+           'machine_line', 'run_precision']
 
 # %% ../nbs/00a_device.ipynb #96e396f9
 def seed_everything(seed:int=42):
@@ -120,3 +121,42 @@ def package_versions(names=("finr1", "torch", "transformers", "trl", "peft", "da
         except PackageNotFoundError: out[n] = None
     out["python"] = platform.python_version()
     return out
+
+# %% ../nbs/00a_device.ipynb #d4fc3195
+_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+def machine_info() -> dict:
+    "This machine as a result names it: CPU model, cores and the flags that decide precision; GPUs and their memory."
+    try: cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError: cpuinfo = ""
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    flags = set(re.search(r"^flags\s*:\s*(.+)$", cpuinfo, re.M).group(1).split()) if "flags" in cpuinfo else set()
+    gpus = []
+    if cuda_available():
+        import torch
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            gpus.append(dict(name=p.name, memory_gb=round(p.total_memory / 2**30), capability=f"{p.major}.{p.minor}",
+                             bf16=torch.cuda.is_bf16_supported()))
+    return dict(cpu=model.group(1).strip() if model else platform.processor() or platform.machine(),
+                cores=os.cpu_count(), cpu_flags=[f for f in _CPU_FLAGS if f in flags], cpu_bf16=cpu_bf16_supported(),
+                gpus=gpus, system=platform.system())
+
+
+# %% ../nbs/00a_device.ipynb #198d5718
+def machine_line(info:dict|None=None, # `machine_info()` (default: this machine's)
+                ) -> str:
+    "A machine in a few words: 'NVIDIA H200 (141 GB)' or 'Intel Xeon, 2 cores, AVX512-BF16'."
+    info = info or machine_info()
+    if info["gpus"]:
+        g = info["gpus"][0]
+        return f"{len(info['gpus'])} × " * (len(info["gpus"]) > 1) + f"{g['name']} ({g['memory_gb']} GB)"
+    bf16 = "AVX512-BF16" if info["cpu_bf16"] else "no bf16 instructions"
+    return f"{re.sub(r'[(][RT]M?[)]', '', info['cpu'])}, {info['cores']} cores, {bf16}"
+
+
+# %% ../nbs/00a_device.ipynb #ef315ac4
+def run_precision(cfg:dict) -> dict:
+    "The precision a run of `cfg` trains and generates in here: {train: `train_precision`, generate: dtype name}."
+    return dict(train=train_precision(cfg), generate=model_dtype(training=False))
+

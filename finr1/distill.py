@@ -80,7 +80,7 @@ def run_stage(run_dir:str|Path, # the run directory (reads data/train.jsonl)
         rows, summary = distill_records(records, teacher, cache, progress=progress)
         summary["cache_repaired_bytes"] = cache.repaired_bytes
         cache.compact(); write_jsonl(data/"distilled.jsonl", rows); write_json(data/"distill_report.json", summary)
-        st.output(cache.path, data/"distilled.jsonl", data/"distill_report.json")
+        st.output(cache.path, data/"distilled.jsonl", data/"distill_report.json"); st.note(teacher=teacher.id)
         counts = {k: summary[k] for k in ("records", "ok", "failed",
                                           "from_cache", "requested", "tokens_in", "tokens_out")}
         st.count(**counts)

@@ -14,7 +14,8 @@ from .answers import answer_correct, extract_answer, format_ok, prompt_messages,
 from .models import embedded_model_dir
 from .llm import AnswerJudge, cached_generate, client_settings, Generator, make_generator, make_judge, ResultCache
 from .sources import sample_records, source_names, SOURCES
-from .hub import detail_table, MODEL_TITLES, paired_table, results_table, write_model_cards
+from .hub import (detail_table, MODEL_TITLES, paired_table, produced_by, produced_by_lines, results_table,
+                       write_model_cards)
 
 # %% auto #0
 __all__ = ['PAPER_MODELS', 'PAPER_TARGET', 'EVAL_BACKENDS', 'PAIRS', 'eval_prompt', 'record_kind', 'paper_results', 'paper_table',
@@ -22,7 +23,7 @@ __all__ = ['PAPER_MODELS', 'PAPER_TARGET', 'EVAL_BACKENDS', 'PAIRS', 'eval_promp
            'sample_settings', 'lenient_answer', 'score_sample', 'bootstrap_ci', 'paired_bootstrap', 'score_summary',
            'eval_backend', 'vllm_engine_kwargs', 'eval_generator', 'eval_sampling', 'entry_completion',
            'make_answer_judge', 'scored_completions', 'evaluate_benchmark', 'stage_models', 'evaluate_all',
-           'results_markdown', 'plot_accuracy', 'paired_comparisons', 'write_reports', 'run_stage']
+           'results_markdown', 'plot_accuracy', 'paired_comparisons', 'generation_of', 'write_reports', 'run_stage']
 
 # %% ../nbs/06_eval.ipynb #9a5ec826
 def eval_prompt(record:dict) -> list[dict]:
@@ -317,7 +318,7 @@ def evaluate_benchmark(gen:Generator,        # the model, from `eval_generator`
     failed = sum(bool(s["error"]) for s in samples)
     return samples, dict(generated=sum(not entries[i].get("error") for i in new), failed=failed,
                          cached=len(records) - len(new), sampled=n_sampled, seconds=round(time.time() - t0, 2),
-                         backend=gen.kind)
+                         backend=gen.kind, precision=gen.precision)
 
 # %% ../nbs/06_eval.ipynb #06796848
 def stage_models(run_dir:str|Path, # run directory
@@ -367,10 +368,12 @@ def evaluate_all(run_dir:str|Path,  # run directory (writes eval/)
     return rows
 
 # %% ../nbs/06_eval.ipynb #14621d28
-def results_markdown(rows:list[dict], benchmarks:list[str], cfg:dict, skipped:dict, paired:list|None=None) -> str:
-    "The full `eval/results.md`: the table, the details, the skips, the decoding settings and the paper's target."
+def results_markdown(rows:list[dict], benchmarks:list[str], cfg:dict, skipped:dict, paired:list|None=None,
+                     produced:dict|None=None, # `hub.produced_by` of the run (machine, precision, backends, versions)
+                    ) -> str:
+    "The full `eval/results.md`: what produced it, the table, the details, the skips, the decoding, the paper's target."
     settings = {b: decoding_settings(cfg, b) for b in benchmarks}
-    out = [f"# Evaluation — profile `{cfg['profile']}`", "",
+    out = [f"# Evaluation — profile `{cfg['profile']}`", "", *(produced_by_lines(produced) + [""] if produced else []),
            "Accuracy (%) per benchmark; average over the benchmarks shown.", "",
            results_table(rows, benchmarks) if rows else "_no results_", "", "## Details", "",
            "Accuracy is the Fin-R1-format score (answer in `<answer>`, "
@@ -431,19 +434,27 @@ def paired_comparisons(samples_dir:str|Path, # eval/samples: `<model>__<benchmar
                                     **paired_bootstrap([sa[i] for i in ids], [sb[i] for i in ids], seed=seed)))
     return out
 
+# %% ../nbs/06_eval.ipynb #f5198ac5
+def generation_of(rows:list[dict]) -> dict:
+    "Model → the backend and precision it generated in (from the result rows)."
+    return {r["model"]: dict(backend=r.get("backend"), precision=r.get("precision")) for r in rows}
+
+
 # %% ../nbs/06_eval.ipynb #66737541
 def write_reports(run_dir:str|Path, cfg:dict, rows:list[dict], sets:dict, models:dict, skipped:dict) -> dict:
     "Write eval/results.json, results.md and accuracy.png; return their paths."
     out = Path(run_dir)/"eval"; benchmarks = list(sets)
     paired = paired_comparisons(out/"samples", rows, seed=cfg["seed"])
+    produced = produced_by(run_dir)   # this stage's own entry is written when it ends: its generation, from the rows
+    produced["stages"].setdefault("eval", {})["generation"] = generation_of(rows)
     results = dict(profile=cfg["profile"], benchmarks={b: dict(SOURCES[b].info(), n=len(sets[b])) for b in benchmarks},
                    models={k: str(v) for k, v in models.items()}, skipped=skipped, results=rows, paired=paired,
                    average={m: (sum(v) / len(v)) for m in dict.fromkeys(r["model"] for r in rows)
                             for v in [[r["accuracy"] for r in rows if r["model"] == m
                                        and r["accuracy"] is not None]] if v},
-                   paper=dict(results=paper_results(), target=PAPER_TARGET))
+                   paper=dict(results=paper_results(), target=PAPER_TARGET), produced_by=produced)
     paths = dict(json=write_json(out/"results.json", results), md=out/"results.md", png=out/"accuracy.png")
-    paths["md"].write_text(results_markdown(rows, benchmarks, cfg, skipped, paired), encoding="utf-8")
+    paths["md"].write_text(results_markdown(rows, benchmarks, cfg, skipped, paired, produced), encoding="utf-8")
     if rows: plot_accuracy(rows, benchmarks, paths["png"])
     return paths
 
@@ -461,6 +472,7 @@ def run_stage(run_dir:str|Path, # the run directory (reads data/eval/*.jsonl and
                **{f"model {m}": r for m, r in skipped_models.items()}}
     with stage(run_dir, "eval", inputs=inputs, cfg=cfg) as st:
         rows = evaluate_all(run_dir, cfg, models, sets)
+        st.note(generation=generation_of(rows))
         paths = write_reports(run_dir, cfg, rows, sets, models, skipped)
         st.output(*write_model_cards(run_dir))
         st.output(*[p for p in paths.values() if p.exists()], *sorted((run_dir/"eval"/"samples").glob("*.jsonl")))

@@ -448,7 +448,7 @@ def run_stage(run_dir:str|Path, # the run directory (reads data/distilled.jsonl)
         write_jsonl(data/"sft.jsonl", sft); write_jsonl(data/"rl.jsonl", rl)
         write_jsonl(data/"filter_decisions.jsonl", decisions)
         write_json(data/"filter_report.json", report)
-        st.output(export_dataset(run_dir, cfg, sft, rl, report))
+        st.output(export_dataset(run_dir, cfg, sft, rl, report)); st.note(judge=judge.id if judge else "rules")
         st.output(data/"sft.jsonl", data/"rl.jsonl", data/"filter_decisions.jsonl", data/"filter_report.json",
                   plot_trace_lengths(decisions, run_dir/"plots"/"filter_trace_lengths.png"))
         if cache and cache.compact(): st.output(cache.path)

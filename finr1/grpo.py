@@ -121,7 +121,8 @@ def grpo_trainer(model, tok,         # LoRA policy and tokenizer
     "A TRL `GRPOTrainer` with the profile's rewards, a `StepTimer` and the profile's trackers."
     from trl import GRPOTrainer
     track, callbacks = trainer_callbacks(cfg, run_dir, "grpo")
-    return GRPOTrainer(model=model, reward_funcs=reward_functions(cfg), args=grpo_config(cfg, output_dir, **track),
+    verdicts = Path(run_dir)/"models/grpo/verifier_cache.jsonl" if run_dir else None   # kept with the run
+    return GRPOTrainer(model=model, reward_funcs=reward_functions(cfg, verdicts), args=grpo_config(cfg, output_dir, **track),
                        train_dataset=dataset, processing_class=tok, callbacks=callbacks)
 
 # %% ../nbs/05_grpo.ipynb #394118a2
@@ -202,6 +203,9 @@ def _train_grpo(run_dir:Path, cfg:dict, inputs:list[Path], st) -> dict:
     ckpts = run_dir/"models/grpo/checkpoints"
     resume = resume_checkpoint(ckpts, cfg, clear=is_main_process())
     trainer = grpo_trainer(add_lora(model, cfg, backend), tok, dataset, cfg, ckpts, run_dir)
+    a = trainer.args
+    st.note(rollouts="vllm" if a.use_vllm else "transformers, continuous batching"
+            if a.use_transformers_continuous_batching else "transformers generate (padded)")
     return train_and_save(trainer, run_dir/"models/grpo", backend, st, grpo_log, plot_rewards,
                           run_dir/"plots/grpo_rewards.png",
                           resume=resume, n_prompts=len(dataset), selection=selection,

@@ -13,9 +13,10 @@ from .sources import SOURCES
 from .data import markdown_table
 
 # %% auto #0
-__all__ = ['MODEL_TITLES', 'METRIC_TITLES', 'SFT_COLUMNS', 'RL_COLUMNS', 'HUB_IDS', 'results_table', 'detail_table',
-           'paired_table', 'dataset_dict', 'provenance', 'dataset_card', 'export_dataset', 'base_model_id',
-           'card_eval_results', 'model_card', 'write_model_cards', 'push_plan', 'finr1_push']
+__all__ = ['MODEL_TITLES', 'METRIC_TITLES', 'KEY_PACKAGES', 'SFT_COLUMNS', 'RL_COLUMNS', 'HUB_IDS', 'results_table',
+           'detail_table', 'paired_table', 'produced_by', 'produced_by_lines', 'dataset_dict', 'provenance',
+           'dataset_card', 'export_dataset', 'base_model_id', 'card_eval_results', 'model_card', 'write_model_cards',
+           'push_plan', 'finr1_push']
 
 # %% ../nbs/01a_hub.ipynb #4b9db17c
 MODEL_TITLES = dict(base="Base", sft="SFT", grpo="GRPO (SFT + RL)")
@@ -75,6 +76,48 @@ def paired_table(paired:list[dict]) -> str:
                      f"| {p['n']} | {diff} | {p['wins']} | {p['losses']} |")
     return "\n".join(lines)
 
+# %% ../nbs/01a_hub.ipynb #03949b3b
+KEY_PACKAGES = ("torch", "transformers", "trl", "peft", "vllm", "unsloth")
+
+def produced_by(run_dir:str|Path) -> dict:
+    "What produced a run's results: machine, precision and backend per stage, key versions, commit."
+    run_dir = Path(run_dir); config, man = _read(run_dir/"config.json"), read_manifest(run_dir)
+    made = {s: {k: v for k, v in (e.get("made_by") or {}).items()} for s, e in man.items() if e.get("made_by")}
+    versions = config.get("versions") or {}
+    return dict(profile=(config.get("profile") or {}).get("profile"),
+                machine=next((m["machine"] for m in made.values() if m.get("machine")), None),
+                precision_resolved=config.get("precision"), stages=made,
+                versions={k: versions.get(k) for k in ("python", *KEY_PACKAGES) if versions.get(k)},
+                git_commit=config.get("git_commit"))
+
+
+# %% ../nbs/01a_hub.ipynb #ed91428a
+def _precision_text(p:dict|None) -> str:
+    "'bf16 (weights fp32, LoRA fp32, autocast bf16)' from a trainer's precision record."
+    if not p: return "–"
+    return f"{p['name']} (weights {p['weights']}, LoRA {p['adapters']}, autocast {p['autocast'] or 'none'})"
+
+def produced_by_lines(pb:dict) -> list[str]:
+    "The 'Produced by' block of a results file or a card, as markdown lines."
+    st, lines = pb["stages"], [f"- **Machine:** {pb['machine'] or '–'}"]
+    for s in ("sft", "grpo"):
+        if s in st:
+            lines.append(f"- **{s.upper()}:** {_precision_text(st[s].get('precision'))}, backend {st[s].get('backend')}"
+                         + (f", {st[s]['tokens_per_second']:.0f} training tokens/s"
+                            if st[s].get("tokens_per_second") else "") + (f"; rollouts: {st[s]['rollouts']}"
+                                                                           if st[s].get("rollouts") else ""))
+    if gen := (st.get("eval") or {}).get("generation"):
+        lines.append("- **Generation (eval):** " + ", ".join(f"{m} {g['backend']} {g['precision'] or 'remote'}"
+                                                            for m, g in gen.items()))
+    why = ((pb.get("precision_resolved") or {}).get("train") or {}).get("why")
+    if why: lines.append(f"- **Training precision, resolved:** {why}")
+    if "distill" in st: lines.append(f"- **Teacher / judge:** {st['distill'].get('teacher')} / "
+                                     f"{(st.get('filter') or {}).get('judge', '–')}")
+    lines.append("- **Software:** " + ", ".join(f"{k} {v}" for k, v in pb["versions"].items())
+                 + f"; finr1 commit {pb['git_commit'] or 'unknown'}")
+    return lines
+
+
 # %% ../nbs/01a_hub.ipynb #e93f1e9f
 SFT_COLUMNS, RL_COLUMNS = ("id", "source", "question", "reasoning", "answer",
                            "answer_type"), ("id", "source", "question", "answer", "answer_type")
@@ -105,7 +148,7 @@ def dataset_card(cfg:dict,         # resolved profile (teacher, judge, profile n
                  sources:list[str], # the sources the records came from
                  counts:dict,      # split → rows
                 ):
-    "A Hub dataset card (`huggingface_hub.DatasetCard`, default template) for the run's Fin-R1-Data."
+    "A Hub dataset card (`huggingface_hub.DatasetCard`) for the run's Fin-R1-Data: only what finr1 knows."
     from huggingface_hub import DatasetCard, DatasetCardData
     lic = {s: SOURCES[s].licence if s in SOURCES else ("other", s) for s in sources}
     licenses = sorted({l for l, _ in lic.values()})
@@ -126,29 +169,26 @@ def dataset_card(cfg:dict,         # resolved profile (teacher, judge, profile n
     rates = {j: report["criteria_pass_rate"].get(j) or {} for j in ("rules", "llm")}
     crit = [dict(criterion=k, **{j: "–" if r.get(k) is None else f"{100 * r[k]:.0f}%" for j, r in rates.items()})
             for k in rates["rules"]]
-    return DatasetCard.from_template(data,
-        dataset_summary=(f"The SFT and RL sets of a finr1 run (profile "
-                         f"`{cfg['profile']}`), built the way Fin-R1 builds Fin-R1-Data: "
-                         f"reasoning distilled from a teacher, then filtered "
-                         f"in two rounds (answer check, reasoning rubric). "
-                         f"`sft`: {counts.get('sft', 0)} rows of question, reasoning and answer; `rl`: "
-                         f"{counts.get('rl', 0)} rows of question and answer."),
-        dataset_description=f"- **Teacher:** {prov['teacher']}\n- **Judge:** {prov['judge']}\n- **Offline stand-ins "
-                            f"used:** {'yes' if prov['offline_stand_ins'] else 'no'}",
-        dataset_structure=("Splits `sft` (columns " + ", ".join(SFT_COLUMNS) + ") and `rl` "
-                                                                               "(columns " + ", ".join(RL_COLUMNS) +
-                           "). `question` holds the context (text and table) "
-                           "and the question; `answer` is the gold answer y*."),
-        source_data_producers_section="\n".join(f"- `{s}`: {d} — licence `{l}`" for s, (l, d) in lic.items()),
-        data_collection_and_processing_section=(
-            "Filter rounds:\n\n" + markdown_table(rounds)
-            + ("\n\nRubric pass rate per criterion (round 2):\n\n" + markdown_table(crit) if crit else "")),
-        bias_risks_limitations=("Synthetic problems are templated tables; traces from the offline teacher are "
-                                "rendered programs, not model reasoning. "
-                                "Licences differ per source (see Source Data); FinanceIQ is "
-                                "non-commercial." if prov["offline_stand_ins"] else
-                                "Reasoning comes from one teacher model and is filtered by one judge model; their "
-                                "errors and biases carry over. Licences differ per source."))
+    summary = (f"The SFT and RL sets of a finr1 run (profile `{cfg['profile']}`), built the way Fin-R1 builds "
+               "Fin-R1-Data: reasoning distilled from a teacher, then filtered in two rounds (answer check, reasoning "
+               f"rubric). `sft`: {counts.get('sft', 0)} rows of question, reasoning and answer; `rl`: "
+               f"{counts.get('rl', 0)} rows of question and answer.")
+    limits = ("Synthetic problems are templated tables; traces from the offline teacher are rendered programs, not "
+              "model reasoning. " if prov["offline_stand_ins"] else "Reasoning comes from one teacher model and is "
+              "filtered by one judge model; their errors and biases carry over. ") + \
+             "Licences differ per source (see Sources); FinanceIQ is non-commercial."
+    body = [f"# {data.pretty_name}", "", summary, "",
+            f"- **Teacher:** {prov['teacher']}", f"- **Judge:** {prov['judge']}",
+            f"- **Offline stand-ins used:** {'yes' if prov['offline_stand_ins'] else 'no'}", "",
+            "## Structure", "", "Splits `sft` (columns " + ", ".join(SFT_COLUMNS) + ") and `rl` (columns "
+            + ", ".join(RL_COLUMNS) + "). `question` holds the context (text and table) and the question; `answer` is "
+            "the gold answer y*.", "",
+            "## Sources", "", *[f"- `{s}`: {d} — licence `{l}`" for s, (l, d) in lic.items()], "",
+            "## Filtering", "", markdown_table(rounds), "",
+            *(["Rubric pass rate per criterion (round 2):", "", markdown_table(crit), ""] if crit else []),
+            "## Limits", "", limits]
+    return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n")
+
 
 # %% ../nbs/01a_hub.ipynb #587f3617
 def export_dataset(run_dir:str|Path, cfg:dict, sft:list[dict], rl:list[dict], report:dict) -> Path:
@@ -206,67 +246,52 @@ def model_card(run_dir:str|Path, # the run directory (its manifest says what mad
                kind:str,         # "merged" or "adapter"
                rows:list[dict],  # eval result rows
                paired:list[dict]|None=None): # paired comparisons
-    ("A Hub model card (`huggingface_hub.ModelCard`, default "
-     "template; model-index from this run's eval) for one saved model.")
+    "A Hub model card (`huggingface_hub.ModelCard`; model-index from this run's eval): only what finr1 knows."
     from huggingface_hub import ModelCard, ModelCardData
     run_dir, manifest = Path(run_dir), read_manifest(run_dir)
     made = lambda stage: (manifest.get(stage) or {}).get("settings") or {}   # the settings each stage actually ran with
     base, made_by = base_model_id(made("sft").get("model", "embedded")), {**made("distill"), **made("filter")}
-    log, run = _read(run_dir/"models"/name/"log.json"), _read(run_dir/"config.json")
-    profile = (run.get("profile") or {}).get("profile")
+    log, pb = _read(run_dir/"models"/name/"log.json"), produced_by(run_dir)
     params = {k: v for k, v in made(name).items() if FIELDS[k][0] in ("sft", "grpo")}   # the training stages' fields
-    mine = [r for r in rows if r["model"] == name]
-    pairs = [p for p in paired or [] if p["after"] == name]
-    title = (f"finr1 {'SFT' if name == 'sft' else 'GRPO'} ({profile} profile) of {base.split('/')[-1]}"
+    mine, pairs = [r for r in rows if r["model"] == name], [p for p in paired or [] if p["after"] == name]
+    title = (f"finr1 {'SFT' if name == 'sft' else 'GRPO'} ({pb['profile']} profile) of {base.split('/')[-1]}"
              + (" — LoRA adapter" if kind == "adapter" else ""))
-    data = ModelCardData(base_model=base,
-                         library_name="peft" if kind == "adapter" else "transformers", license="apache-2.0",
-                         language=["en"], pipeline_tag="text-generation", model_name=title,
-                         tags=["finance", "reasoning", "fin-r1", "finr1", "trl",
-                               name] + (["lora"] if kind == "adapter" else []),
+    data = ModelCardData(base_model=base, library_name="peft" if kind == "adapter" else "transformers",
+                         license="apache-2.0", language=["en"], pipeline_tag="text-generation", model_name=title,
+                         tags=["finance", "reasoning", "fin-r1", "finr1", "trl", name] + (["lora"] if kind == "adapter"
+                                                                                           else []),
                          datasets=[f"finr1/{s}" for s in (_read(run_dir/"data/data_report.json").get("train") or {})],
                          eval_results=card_eval_results(rows, name) or None)
     lineage = (f"{base} → SFT" + (" → GRPO" if name == "grpo" else "") + (". This adapter applies to " +
-               ("the base model" if name == "sft" else "the run's merged SFT model "
-                                                       "(`models/sft/merged`)") if kind == "adapter" else ""))
-    return ModelCard.from_template(data, model_id=title,
-        model_summary=f"A Fin-R1-style financial reasoning model trained by finr1 (profile `{profile}`): {lineage}.",
-        model_description=("Fin-R1's recipe: supervised fine-tuning on distilled, filtered reasoning, then Group "
-                           "Relative Policy Optimization with "
-                           "a format reward and an accuracy reward. Answers follow "
-                           "the Fin-R1 format: `<think>` reasoning `</think>` then "
-                           "`<answer>` the answer `</answer>`, after the system "
-                           "prompt\n\n> " + SYSTEM_PROMPT.replace("\n", " ")),
-        developers="the finr1 pipeline (an open reproduction of Fin-R1, arXiv:2503.16252)",
-                                   paper="https://arxiv.org/abs/2503.16252",
-        model_type="causal language model" + (", LoRA adapter" if kind == "adapter" else ""),
-        direct_use="Research on reproducing Fin-R1's recipe: financial "
-                   "question answering with visible reasoning, in the Fin-R1 format.",
-        out_of_scope_use="Investment, credit or accounting decisions; any "
-                         "use that trusts a figure without checking it against the source.",
-        get_started_code=("```python\nfrom transformers import pipeline\nfrom finr1.answers import SYSTEM_PROMPT\n"
-                          f"chat = pipeline('text-generation', model='<this folder or repo>')\n"
-                          "print(chat([{'role': 'system', 'content': SYSTEM_PROMPT}, {'role': 'user', 'content': "
-                          "question}])[0]['generated_text'])\n```"),
-        training_data=_training_data(run_dir, made_by),
-        training_regime=("Hyperparameters (from the profile):\n\n" + "\n".join(f"- `{k}`: "
-                                                                               f"{v}" for k, v in params.items()) +
-                         f"\n\nOptimizer steps: {log.get('global_step', '?')}; tokens/s: "
-                         f"{log.get('tokens_per_second') or 0:.0f}; backend: {log.get('backend', '?')}."),
-        testing_data="Held-out evaluation sets of the run (`data/eval/`); "
-                     "the synthetic split shares no question with training.",
-        testing_metrics="Accuracy: the answer inside `<answer>` matched by finance-aware rules (an LLM judge for "
-                        "open answers); 95 % bootstrap CIs.",
-        results=(detail_table(mine) if mine else "Not evaluated in this "
-                                                 "run.") + ("\n\n" + paired_table(pairs) if pairs else ""),
-        bias_risks_limitations=("Measured on the run's own evaluation "
-                                "sets at the sizes shown (n); small n gives wide intervals. "
-                                + ("Trained with offline stand-ins for teacher and judge: a rehearsal of the recipe. "
-                                   if made_by.get("teacher") == "program" or made_by.get("judge") == "rules"
-                                   else "")
-                                + "Not financial advice; the model can state wrong numbers with confidence."),
-        software=f"finr1 commit {run.get('git_commit')}; " + ", ".join(f"{k} {v}" for k, v in (run.get("versions")
-                                                                                               or {}).items() if v))
+               ("the base model" if name == "sft" else "the run's merged SFT model (`models/sft/merged`)")
+               if kind == "adapter" else ""))
+    stand_ins = made_by.get("teacher") == "program" or made_by.get("judge") == "rules"
+    body = [f"# {title}", "", f"A Fin-R1-style financial reasoning model trained by finr1 (profile `{pb['profile']}`): "
+            f"{lineage}. Fin-R1's recipe ([arXiv:2503.16252](https://arxiv.org/abs/2503.16252)): supervised "
+            "fine-tuning on distilled, filtered reasoning, then GRPO with a format reward and an accuracy reward. "
+            "Answers follow the Fin-R1 format, `<think>` reasoning `</think>` then `<answer>` the answer `</answer>`, "
+            "after the system prompt", "", "> " + SYSTEM_PROMPT.replace("\n", " "), "",
+            "## Training data", "", _training_data(run_dir, made_by), "",
+            "## Training procedure", "", *produced_by_lines(pb), "",
+            f"Optimizer steps: {log.get('global_step', '?')}; mean step {log.get('step_seconds_mean') or 0:.2f} s. "
+            "Hyperparameters (the profile's fields this stage read):", "",
+            *[f"- `{k}`: {v}" for k, v in params.items()], "",
+            "## Evaluation", "", "Accuracy: the answer inside `<answer>` matched by finance-aware rules (an LLM judge "
+            "for open answers where the profile has one); 95 % bootstrap CIs, on the run's held-out sets.", "",
+            (detail_table(mine) if mine else "Not evaluated in this run.") + ("\n\n" + paired_table(pairs) if pairs
+                                                                             else ""), "",
+            "## Uses and limits", "", "Research on reproducing Fin-R1's recipe: financial question answering with "
+            "visible reasoning. Not for investment, credit or accounting decisions: the model can state wrong "
+            "numbers with confidence. Measured at the sizes shown (n); small n gives wide intervals."
+            + (" Trained with offline stand-ins for the teacher and the judge: a rehearsal of the recipe, not of its "
+               "data." if stand_ins else ""), "",
+            "## How to use", "", "```python\nfrom transformers import pipeline\nfrom finr1.answers import SYSTEM_PROMPT\n"
+            "chat = pipeline('text-generation', model='<this folder or repo>')\n"
+            "print(chat([{'role': 'system', 'content': SYSTEM_PROMPT}, {'role': 'user', 'content': question}])"
+            "[0]['generated_text'])\n```", "", "## Licence", "", "Apache-2.0 for the weights finr1 trained; the base "
+            f"model's own licence applies to {base}."]
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n")
+
 
 # %% ../nbs/01a_hub.ipynb #e9883ea9
 def write_model_cards(run_dir:str|Path, # a run directory whose eval stage wrote eval/results.json

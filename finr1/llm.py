@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .settings import ConfigError
-from .device import cuda_vllm_available
+from .device import cuda_vllm_available, model_dtype
 from .run import write_jsonl
 from .answers import answer_correct, answer_type, extract_answer, format_completion, prompt_messages, unbox
 from .programs import render_trace
@@ -144,6 +144,7 @@ class Generator:
     def request_hash(self, messages:list[dict], record:dict|None=None) -> str: return prompt_hash(messages)
     def _generate(self, batch:list[list[dict]], records:list[dict]|None, done:Callable): raise NotImplementedError
     def close(self): "Free what the generator holds (a model, an engine)."
+    precision = None   # the dtype a local model decodes in (None: a remote model or no model)
     @property
     def stats(self) -> Counter:
         "Counts shared by this generator and its `with_sampling` copies: `requests` = chats sent to the model."
@@ -359,6 +360,13 @@ class HFGenerator(Generator):
     def id(self) -> str:
         return "hf:in-memory" if self.model == "in-memory" else f"hf:{model_id(resolve_model(self.model))}"
 
+    @property
+    def precision(self) -> str:
+        "The dtype the model decodes in: the loaded weights', else what `load_model` would load."
+        names = {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}
+        pair = self._loaded["pair"]
+        return names.get(str(pair[0].dtype), str(pair[0].dtype)) if pair else model_dtype(training=False)
+
     def load(self):
         "The model and tokenizer, loaded on first use (once for this generator and its `with_sampling` copies)."
         if self._loaded["pair"] is None: self._loaded["pair"] = load_model(self.model, "hf", training=False)
@@ -446,6 +454,8 @@ class VLLMGenerator(Generator):
         self.sampling = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
     @property
     def id(self) -> str: return f"vllm:{model_id(self.model)}"
+    @property
+    def precision(self) -> str: return model_dtype(training=False)   # vLLM's dtype="auto": bf16 where the GPU has it
 
     def _generate(self, batch, records, done):
         from vllm import LLM, SamplingParams

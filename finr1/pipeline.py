@@ -4,7 +4,8 @@
 
 # %% ../nbs/07_pipeline.ipynb #2f44ecde
 from __future__ import annotations
-import json, os, shutil, subprocess, sys, threading, time
+import io, json, os, re, shutil, subprocess, sys, threading, time
+from contextlib import contextmanager, nullcontext, redirect_stderr
 from pathlib import Path
 from fastcore.script import anno_parser, Param
 from .settings import ConfigError, load_profile, parse_sets, peek
@@ -22,7 +23,7 @@ from .plan import backend_state, plan_json, plan_text, run_plan
 # %% auto #0
 __all__ = ['COMMANDS', 'nbs_path', 'stage_notebooks', 'stage_main', 'StageFailed', 'run_notebook', 'check_model', 'check_paths',
            'run_pipeline', 'default_model', 'ask', 'env_executable', 'serve_command', 'finr1_run', 'finr1_ask',
-           'finr1_serve', 'evaluate_models', 'finr1_eval', 'finr1_plan', 'finr1_stage', 'main']
+           'finr1_serve', 'evaluate_models', 'finr1_eval', 'quiet_progress', 'finr1_plan', 'finr1_stage', 'main']
 
 # %% ../nbs/07_pipeline.ipynb #bf1edd3d
 def nbs_path(path:str|Path|None=None) -> Path:
@@ -256,14 +257,24 @@ def finr1_eval(model:Param("model directories or hub ids to evaluate (repeatable
     print(table); return 0
 
 # %% ../nbs/07_pipeline.ipynb #89e13d85
+@contextmanager
+def quiet_progress():
+    "Progress bars written while the block runs are dropped; any other line it writes to stderr still goes there."
+    buf = io.StringIO()
+    with redirect_stderr(buf): yield
+    keep = [l for l in re.split(r"[\r\n]+", buf.getvalue()) if l.strip() and not re.search(r"\d+%\||it/s\]|s/it\]", l)]
+    if keep: print("\n".join(keep), file=sys.stderr)
+
 def finr1_plan(profile:str="tiny",  # profile: smoke | tiny | cpu | gpu | paper
                set:Param("profile overrides key=value (repeatable)", str, nargs="+", action="extend")=None,
                gpu:str="H100",      # GPU to estimate hours on: H100 | H200 | A100 | L40S
-               json:bool=False):    # print the plan as one JSON object
+               json:bool=False):    # print the plan as one JSON object (and nothing else on stdout, no progress bars)
     "What a run would do and cost — records, teacher requests, judge calls, tokens, GPU-hours — calling no model."
     cfg = check_paths(load_profile(profile, **parse_sets(set or [])))
-    plan = dict(run_plan(cfg, gpu), machine=backend_state())
+    with quiet_progress() if json else nullcontext():
+        plan = dict(run_plan(cfg, gpu), machine=backend_state())
     print(plan_json(plan) if json else plan_text(plan, plan["machine"])); return 0
+
 
 # %% ../nbs/07_pipeline.ipynb #fd0d0b1e
 def finr1_stage(name:str,           # the stage: data | distill | filter | sft | grpo | eval

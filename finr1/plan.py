@@ -70,7 +70,7 @@ def _mean(xs): return sum(xs) / len(xs) if xs else 0.0
 
 def _counting_tokenizer(cfg:dict):
     "(tokenizer, its name): the profile model's when it loads offline, else the embedded one's."
-    try: return load_tokenizer(resolve_model(cfg["model"])), str(cfg["model"])
+    try: return load_tokenizer(resolve_model(cfg["model"]), local_files_only=True), str(cfg["model"])
     except Exception: return load_tokenizer(), "embedded SmolLM2-135M-Instruct (the model's own is not on this machine)"
 
 # %% ../nbs/06a_plan.ipynb #cc5b9d3f

@@ -4,8 +4,8 @@
 
 # %% ../nbs/04a_rewards.ipynb #2abd692a
 from __future__ import annotations
-import tempfile
 from pathlib import Path
+from .run import scratch_dir
 from .answers import answer_correct, extract_answer, format_ok, TAGS
 from .llm import AnswerJudge, Generator, judge_client, ResultCache
 
@@ -48,10 +48,10 @@ def _last_user(prompt) -> str:
 
 # %% ../nbs/04a_rewards.ipynb #f249d3cb
 def make_verifier_reward(client:Generator,   # the judge model: `llm.judge_client(cfg)`, the profile's judge endpoint
-                         cache_path:str|Path|None=None): # the verdict cache (default: a temporary file)
+                         cache_path:str|Path|None=None): # the verdict cache (default: a scratch file removed at exit)
     "A TRL reward function `verifier_reward`: `llm.AnswerJudge` asking the judge where the rules cannot decide."
     judge = AnswerJudge(client,
-                        ResultCache(cache_path or Path(tempfile.mkdtemp(prefix="finr1-verifier-"))/"verdicts.jsonl"),
+                        ResultCache(cache_path or scratch_dir("finr1-verifier-")/"verdicts.jsonl"),
                         ask_on_mismatch=True)
 
     def verifier_reward(completions:list, answer:list, prompts:list|None=None, answer_type:list|None=None,
@@ -69,6 +69,7 @@ def make_verifier_reward(client:Generator,   # the judge model: `llm.judge_clien
 REWARDS = dict(format=format_reward, accuracy=accuracy_reward, tags=tag_count_reward)
 
 def reward_functions(cfg:dict, # resolved profile: grpo_rewards (+ judge_* for the verifier)
+                     cache_path:str|Path|None=None, # the verifier's verdicts (the GRPO stage: in its run directory)
                     ) -> list:
     "The reward functions a profile names."
     names = [n.strip() for n in str(cfg["grpo_rewards"]).split(",") if n.strip()]
@@ -76,4 +77,4 @@ def reward_functions(cfg:dict, # resolved profile: grpo_rewards (+ judge_* for t
     if bad or not names:
         raise ValueError(f"unknown reward(s) {bad} in "
                          f"grpo_rewards={cfg['grpo_rewards']!r}; choose from {[*REWARDS, 'verifier']}")
-    return [make_verifier_reward(judge_client(cfg)) if n == "verifier" else REWARDS[n] for n in names]
+    return [make_verifier_reward(judge_client(cfg), cache_path) if n == "verifier" else REWARDS[n] for n in names]

@@ -4,19 +4,19 @@
 
 # %% ../nbs/00b_run.ipynb #beca00b3
 from __future__ import annotations
-import hashlib, json, os, re, subprocess, time, warnings
+import atexit, hashlib, json, os, re, shutil, subprocess, tempfile, time, warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 from .settings import load_profile, peek, Profile, REPORTING_FIELDS, STAGE_FIELDS
-from .device import package_versions
+from .device import machine_info, machine_line, package_versions, run_precision
 
 # %% auto #0
 __all__ = ['STAGES', 'HUB_ID', 'git_commit', 'init_run', 'load_config', 'write_json', 'read_json', 'write_jsonl', 'read_jsonl',
            'file_digest', 'read_manifest', 'StageRecord', 'stage_settings', 'cfg_digest', 'stage', 'stage_input',
-           'stale_reason', 'stage_is_fresh', 'open_run', 'stage_module', 'ensure_upstream', 'find_data_dir',
-           'find_data_file', 'is_hub_id']
+           'stale_reason', 'stage_is_fresh', 'scratch_dir', 'open_run', 'stage_module', 'ensure_upstream',
+           'find_data_dir', 'find_data_file', 'is_hub_id']
 
 # %% ../nbs/00b_run.ipynb #1f78a7a7
 def git_commit(path=".") -> str|None:
@@ -41,7 +41,8 @@ def init_run(run_dir:str|Path, # the run directory (created if missing)
     bad = [k for k in {**cfg, **(overrides or {})} if _SECRET_RE.search(k)]
     if bad: raise ValueError(f"secrets must come from environment variables, not the profile: {bad}")
     for sub in ("data", "models", "eval", "notebooks"): (run_dir/sub).mkdir(parents=True, exist_ok=True)
-    config = dict(profile=cfg, overrides=overrides or {}, versions=package_versions(),
+    config = dict(profile=cfg, overrides=overrides or {}, versions=package_versions(), machine=machine_info(),
+                  precision=run_precision(cfg),
                   git_commit=git_commit(Path(__file__).parent if "__file__" in globals() else "."),
                   created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     write_json(run_dir/"config.json", config)
@@ -114,10 +115,11 @@ def read_manifest(run_dir) -> dict:
 
 # %% ../nbs/00b_run.ipynb #7ae1ff86
 class StageRecord:
-    "What a stage reports while it runs: output files and counts."
-    def __init__(self): self.outputs, self.counts = [], {}
+    "What a stage reports while it runs: output files, counts, and what produced them (backend, precision, model)."
+    def __init__(self): self.outputs, self.counts, self.made_by = [], {}, {}
     def output(self, *paths): self.outputs += [Path(p) for p in paths]; return paths[0] if len(paths)==1 else paths
     def count(self, **kw): self.counts.update(kw)
+    def note(self, **kw): self.made_by.update(kw)
 
 # %% ../nbs/00b_run.ipynb #f913a656
 def stage_settings(cfg:dict, # resolved profile
@@ -147,6 +149,7 @@ def stage(run_dir:str|Path, # run directory
     ent = dict(cfg=cfg_digest(cfg, name), inputs={_rel(run_dir, p): file_digest(p) for p in inputs},
                outputs={_rel(run_dir, p): file_digest(p) for p in rec.outputs},
                settings=stage_settings(cfg, name) if cfg is not None else None, counts=rec.counts,
+               made_by=dict(machine=machine_line(), **rec.made_by),
                seconds=round(time.time() - t0, 2), finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     declared = {*STAGE_FIELDS[name], *REPORTING_FIELDS} if name in STAGE_FIELDS else None
     undeclared = sorted(getattr(cfg, "read", set()) - declared) if declared is not None else []
@@ -192,15 +195,24 @@ def stage_is_fresh(run_dir:str|Path, name:str, cfg:dict|None=None) -> bool:
 STAGES = dict(data="01_data", distill="02_distill", filter="03_filter", sft="04_sft", grpo="05_grpo", eval="06_eval")
 assert list(STAGE_FIELDS) == list(STAGES)
 
+# %% ../nbs/00b_run.ipynb #ec49b7d9
+def scratch_dir(prefix:str="finr1-", # the folder name's start (`finr1-nb-smoke-sft-…`)
+               ) -> Path:
+    "A temporary folder removed when this process exits (a lesson's, or a notebook's own scratch run)."
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
+    return d
+
+
 # %% ../nbs/00b_run.ipynb #dd9c224c
-def open_run(run_dir:str|Path|None, # run directory, or None for a notebook's own scratch run
+def open_run(run_dir:str|Path|None, # run directory, or None for a notebook's own scratch run (removed at exit)
              profile:str="smoke",     # profile name (the notebook's `parameters` cell)
              overrides:dict|None=None, # profile overrides
              stage_name:str="run",    # used to name the scratch run
             ) -> tuple[Path, dict]:
     "The run directory and its resolved profile, creating the run (and its config.json) if needed."
     cfg = load_profile(profile, **(overrides or {}))
-    run_dir = Path(run_dir or Path("runs")/f"nb-{profile}-{stage_name}")
+    run_dir = Path(run_dir) if run_dir else scratch_dir(f"finr1-nb-{profile}-{stage_name}-")
     if (run_dir/"config.json").exists() and load_config(run_dir) == cfg: return run_dir, cfg
     return init_run(run_dir, cfg, overrides), cfg
 

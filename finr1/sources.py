@@ -4,11 +4,12 @@
 
 # %% ../nbs/00h_sources.ipynb #cf324f70
 from __future__ import annotations
-import csv, json, logging, math, os, random, re
+import csv, json, logging, math, os, random, re, socket
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
+from urllib.parse import urlparse
 from tqdm.auto import tqdm
 from .settings import source_cap
 from .run import is_hub_id
@@ -22,7 +23,7 @@ __all__ = ['log', 'FINQA_FILES', 'CONVFINQA_FILES', 'TFNS_LABELS', 'TFNS_QUESTIO
            'read_json_rows', 'read_jsonl_rows', 'read_csv_rows', 'hub_rows', 'render_exe', 'need', 'finqa_page',
            'split_context', 'finqa_format', 'read_rows', 'load_finqa', 'parse_pipe_table', 'dict_table', 'dsl_program',
            'render_history', 'convfinqa_format', 'load_convfinqa', 'load_tfns', 'load_fin_eva', 'load_financeiq',
-           'load_fincuge', 'load_finance_instruct', 'SourceUnavailable', 'Source', 'sample_records',
+           'load_fincuge', 'load_finance_instruct', 'SourceUnavailable', 'Source', 'sample_records', 'hub_reachable',
            'finance_instruct_pool', 'source_names', 'registered']
 
 # %% ../nbs/00h_sources.ipynb #05141d82
@@ -579,6 +580,18 @@ def sample_records(records:list, n:int|None, seed:int=0, salt:str="") -> list:
     return [records[i] for i in idx]
 
 
+# %% ../nbs/00h_sources.ipynb #cf8838ff
+def hub_reachable(timeout:float=3.0, # seconds to wait for a connection
+                 ) -> str|None:
+    "None when the Hugging Face Hub (HF_ENDPOINT's host) takes a connection; else why not, in a few words."
+    if any(os.environ.get(v, "0") not in ("0", "", "false") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
+        return "the hub is switched off (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)"
+    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname
+    try: socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as e: return f"the hub ({host}) cannot be reached: {type(e).__name__}"
+    return None
+
+
 # %% ../nbs/00h_sources.ipynb #0ac3a2a5
 FINANCE_INSTRUCT_EVAL_N = 1000  # held-out rows when eval_n is None (the full 500K is not an evaluation set)
 _POOLS = {}
@@ -595,8 +608,8 @@ def finance_instruct_pool(folder:Path|None, # a local copy (`<data_dir>/finance_
         return _POOLS[key]
     if not cfg["allow_hub_download"]:
         raise SourceUnavailable("no local copy under data_dir/finance_instruct, and allow_hub_download is off")
-    if any(os.environ.get(v, "0") not in ("0", "", "false") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
-        raise SourceUnavailable("no local copy and the hub is offline (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)")
+    if why := hub_reachable():   # a hub that cannot be reached is skipped at once, not retried for a minute
+        raise SourceUnavailable(f"no local copy under data_dir/finance_instruct, and {why}")
     key = (FINANCE_INSTRUCT_HUB, n)
     if key not in _POOLS:
         try: _POOLS[key] = load_finance_instruct(FINANCE_INSTRUCT_HUB, n)

@@ -158,6 +158,7 @@ def train_and_save(trainer,          # a TRL trainer over a LoRA model (SFT or G
     paths = save_models(trainer, out_dir, backend)
     if is_main_process():
         st.output(*paths); st.output(write_json(Path(out_dir)/"log.json", log), plot_fn(log["steps"], plot_path))
+        st.note(backend=backend, precision=precision, tokens_per_second=log["tokens_per_second"])
     return log
 
 # %% ../nbs/03a_train.ipynb #5025295c

@@ -80,8 +80,9 @@ def test_paper_grpo_config_with_vllm():
         from finr1.settings import load_profile
         from finr1.grpo import grpo_config
         from trl.import_utils import is_vllm_available
-        a = grpo_config(load_profile("paper"), tempfile.mkdtemp(), use_vllm=True)
-        s = grpo_config(load_profile("paper", grpo_vllm_mode="server"), tempfile.mkdtemp(), use_vllm=True)
+        with tempfile.TemporaryDirectory() as d:
+            a = grpo_config(load_profile("paper"), d, use_vllm=True)
+            s = grpo_config(load_profile("paper", grpo_vllm_mode="server"), d, use_vllm=True)
         print(json.dumps(dict(trl_sees_vllm=is_vllm_available(), use_vllm=a.use_vllm, mode=a.vllm_mode, util=a.vllm_gpu_memory_utilization,
               max_len=a.vllm_max_model_length, generation_batch=a.generation_batch_size, G=a.num_generations, beta=a.beta,
               server=[s.vllm_mode, s.vllm_server_host, s.vllm_server_port])))

@@ -122,7 +122,8 @@ def grpo_trainer(model, tok,         # LoRA policy and tokenizer
     from trl import GRPOTrainer
     track, callbacks = trainer_callbacks(cfg, run_dir, "grpo")
     verdicts = Path(run_dir)/"models/grpo/verifier_cache.jsonl" if run_dir else None   # kept with the run
-    return GRPOTrainer(model=model, reward_funcs=reward_functions(cfg, verdicts), args=grpo_config(cfg, output_dir, **track),
+    return GRPOTrainer(model=model, reward_funcs=reward_functions(cfg, verdicts),
+                       args=grpo_config(cfg, output_dir, **track),
                        train_dataset=dataset, processing_class=tok, callbacks=callbacks)
 
 # %% ../nbs/05_grpo.ipynb #394118a2

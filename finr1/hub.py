@@ -285,7 +285,8 @@ def model_card(run_dir:str|Path, # the run directory (its manifest says what mad
             "numbers with confidence. Measured at the sizes shown (n); small n gives wide intervals."
             + (" Trained with offline stand-ins for the teacher and the judge: a rehearsal of the recipe, not of its "
                "data." if stand_ins else ""), "",
-            "## How to use", "", "```python\nfrom transformers import pipeline\nfrom finr1.answers import SYSTEM_PROMPT\n"
+            "## How to use", "",
+            "```python\nfrom transformers import pipeline\nfrom finr1.answers import SYSTEM_PROMPT\n"
             "chat = pipeline('text-generation', model='<this folder or repo>')\n"
             "print(chat([{'role': 'system', 'content': SYSTEM_PROMPT}, {'role': 'user', 'content': question}])"
             "[0]['generated_text'])\n```", "", "## Licence", "", "Apache-2.0 for the weights finr1 trained; the base "

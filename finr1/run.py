@@ -13,10 +13,19 @@ from .settings import load_profile, peek, Profile, REPORTING_FIELDS, STAGE_FIELD
 from .device import machine_info, machine_line, package_versions, run_precision
 
 # %% auto #0
-__all__ = ['STAGES', 'HUB_ID', 'git_commit', 'init_run', 'load_config', 'write_json', 'read_json', 'write_jsonl', 'read_jsonl',
-           'file_digest', 'read_manifest', 'StageRecord', 'stage_settings', 'cfg_digest', 'stage', 'stage_input',
-           'stale_reason', 'stage_is_fresh', 'scratch_dir', 'open_run', 'stage_module', 'ensure_upstream',
+__all__ = ['STAGES', 'HUB_ID', 'scratch_dir', 'git_commit', 'init_run', 'load_config', 'write_json', 'read_json', 'write_jsonl',
+           'read_jsonl', 'file_digest', 'read_manifest', 'StageRecord', 'stage_settings', 'cfg_digest', 'stage',
+           'stage_input', 'stale_reason', 'stage_is_fresh', 'open_run', 'stage_module', 'ensure_upstream',
            'find_data_dir', 'find_data_file', 'is_hub_id']
+
+# %% ../nbs/00b_run.ipynb #ec49b7d9
+def scratch_dir(prefix:str="finr1-", # the folder name's start (`finr1-nb-smoke-sft-…`)
+               ) -> Path:
+    "A temporary folder removed when this process exits (a lesson's, or a notebook's own scratch run)."
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
+    return d
+
 
 # %% ../nbs/00b_run.ipynb #1f78a7a7
 def git_commit(path=".") -> str|None:
@@ -42,7 +51,7 @@ def init_run(run_dir:str|Path, # the run directory (created if missing)
     if bad: raise ValueError(f"secrets must come from environment variables, not the profile: {bad}")
     for sub in ("data", "models", "eval", "notebooks"): (run_dir/sub).mkdir(parents=True, exist_ok=True)
     config = dict(profile=cfg, overrides=overrides or {}, versions=package_versions(), machine=machine_info(),
-                  precision=run_precision(cfg),
+                  precision=run_precision(dict(cfg)),   # a preflight read, not the first stage's
                   git_commit=git_commit(Path(__file__).parent if "__file__" in globals() else "."),
                   created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     write_json(run_dir/"config.json", config)
@@ -194,15 +203,6 @@ def stage_is_fresh(run_dir:str|Path, name:str, cfg:dict|None=None) -> bool:
 # %% ../nbs/00b_run.ipynb #06d37838
 STAGES = dict(data="01_data", distill="02_distill", filter="03_filter", sft="04_sft", grpo="05_grpo", eval="06_eval")
 assert list(STAGE_FIELDS) == list(STAGES)
-
-# %% ../nbs/00b_run.ipynb #ec49b7d9
-def scratch_dir(prefix:str="finr1-", # the folder name's start (`finr1-nb-smoke-sft-…`)
-               ) -> Path:
-    "A temporary folder removed when this process exits (a lesson's, or a notebook's own scratch run)."
-    d = Path(tempfile.mkdtemp(prefix=prefix))
-    atexit.register(shutil.rmtree, d, ignore_errors=True)
-    return d
-
 
 # %% ../nbs/00b_run.ipynb #dd9c224c
 def open_run(run_dir:str|Path|None, # run directory, or None for a notebook's own scratch run (removed at exit)

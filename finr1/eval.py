@@ -352,6 +352,7 @@ def evaluate_all(run_dir:str|Path,  # run directory (writes eval/)
     for name, model in models.items():
         api = name.startswith("api:")
         gen = eval_generator(model, cfg, api=api)
+        print(f"[eval] {name}: {gen.kind} generator" + (f", {gen.precision}" if gen.precision else ""), flush=True)
         try:
             for bench, records in sets.items():
                 settings, k = decoding_settings(cfg, bench), int(cfg["eval_samples"] or 0)

@@ -11,7 +11,8 @@
 #   --wheelhouse DIR  a node without network: install what finr1 needs from DIR (`make wheelhouse`) with --no-index,
 #                     beside the packages the node's python already has (its torch, transformers, ...), into
 #                     OUT/site, and run finr1 from this clone. Without it: a virtualenv with the pinned `[gpu]` set.
-#   GPU_SMOKE_VENV=... reuses a virtualenv; GPU_SMOKE_SETS="k=v ..." adds overrides to the `gpu` run.
+#   GPU_SMOKE_VENV=... reuses a virtualenv; GPU_SMOKE_SETS="k=v ..." adds overrides to the `gpu` run;
+#   GPU_SMOKE_BENCH=0 skips the decoding benchmark (~80 s) when a call's time is short.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 WHEELHOUSE=""
@@ -53,7 +54,9 @@ assert torch.cuda.is_available(), gpu_problem()" || exit 1
 GPU=$("$PY" -c "
 import torch; from finr1.plan import GPUS
 name = torch.cuda.get_device_name(0); print(next((g for g in GPUS if g in name), 'H100'))")
-step bench "$PY" scripts/bench_decode.py --n 256 --max-tokens 128 --json "$OUT/bench_decode.json"
+if [ "${GPU_SMOKE_BENCH:-1}" != 0 ]; then
+  step bench "$PY" scripts/bench_decode.py --n 256 --max-tokens 128 --json "$OUT/bench_decode.json"
+fi
 step plan sh -c "$(printf '%q ' "${FINR1[@]}") plan --profile gpu --gpu $GPU --json > '$OUT/plan.json'"
 if "$PY" -c "import vllm, unsloth" > /dev/null 2>&1; then   # the paper path's pieces, at smoke size
   SETS=(backend=auto grpo_use_vllm=true grpo_vllm_gpu_memory_utilization=0.3 grpo_vllm_max_model_length=2048

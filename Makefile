@@ -29,28 +29,34 @@ $(STAMP): setup.py settings.ini
 	rm -rf finr1.egg-info   # setuptools' build metadata: the editable install keeps its own in .venv
 	touch $@
 
+# every temporary folder a command makes (scratch runs, lessons' files, pytest's folders) goes under one folder that is
+# removed afterwards: worker processes (nbdev_test's, papermill's kernels) may end without running exit handlers
+SCRATCH := $(shell mktemp -d -u /tmp/finr1-make-XXXXXX)
+
 run: $(STAMP)
-	$(BIN)/finr1 run --profile tiny --run-dir $(RUN) $(ARGS)
+	mkdir -p $(SCRATCH)
+	TMPDIR=$(SCRATCH) $(BIN)/finr1 run --profile tiny --run-dir $(RUN) $(ARGS); rc=$$?; rm -rf $(SCRATCH); exit $$rc
 
 # two notebooks run at once on 2 cores: one torch thread each, or they oversubscribe (measured 4-20x slower)
-# pytest's folders go to one temporary base, removed when the tests pass (kept to read when they fail)
-TEST_TMP = $(shell mktemp -d -u /tmp/finr1-tests-XXXXXX)
 test: $(STAMP)
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
-	$(BIN)/python -m pytest tests -ra --durations=10 --basetemp=$(TEST_TMP)
-	rm -rf $(TEST_TMP)
+	mkdir -p $(SCRATCH)
+	TMPDIR=$(SCRATCH) OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing \
+	  && TMPDIR=$(SCRATCH) $(BIN)/python -m pytest tests -ra --durations=10 --basetemp=$(SCRATCH)/pytest; \
+	  rc=$$?; rm -rf $(SCRATCH); exit $$rc
 
 # the long tests too: notebook cells marked #| slow, and pytest tests marked slow
 test-slow: $(STAMP)
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing --flags slow
-	$(BIN)/python -m pytest tests -ra -m slow --basetemp=$(TEST_TMP)
-	rm -rf $(TEST_TMP)
+	mkdir -p $(SCRATCH)
+	TMPDIR=$(SCRATCH) OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing --flags slow \
+	  && TMPDIR=$(SCRATCH) $(BIN)/python -m pytest tests -ra -m slow --basetemp=$(SCRATCH)/pytest; \
+	  rc=$$?; rm -rf $(SCRATCH); exit $$rc
 
 # the `paper` profile's CPU rehearsal alone (~6 min; also part of `make test-slow`), its resume checks included;
 # the run directory stays in runs/paper-rehearsal to read
 rehearsal: $(STAMP)
-	rm -rf runs/paper-rehearsal
-	FINR1_REHEARSAL_DIR=$(abspath runs/paper-rehearsal) $(BIN)/python -m pytest tests/test_paper_rehearsal.py -ra -m slow -s
+	rm -rf runs/paper-rehearsal; mkdir -p $(SCRATCH)
+	TMPDIR=$(SCRATCH) FINR1_REHEARSAL_DIR=$(abspath runs/paper-rehearsal) $(BIN)/python -m pytest \
+	  tests/test_paper_rehearsal.py -ra -m slow -s --basetemp=$(SCRATCH)/pytest; rc=$$?; rm -rf $(SCRATCH); exit $$rc
 
 export: $(STAMP)
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(MAKE) readme

@@ -154,6 +154,7 @@ def train_and_save(trainer,          # a TRL trainer over a LoRA model (SFT or G
     print(f"[{Path(out_dir).name}] training in {precision['name']} (weights {precision['weights']}, LoRA "
           f"{precision['adapters']}; autocast {precision['autocast']}), backend {backend}", flush=True)
     trainer.train(resume_from_checkpoint=resume)
+    for card in Path(out_dir).glob("checkpoints/checkpoint-*/README.md"): card.unlink()   # PEFT's empty template cards
     log = dict(log_fn(trainer), backend=backend, precision=precision, **extra)
     paths = save_models(trainer, out_dir, backend)
     if is_main_process():

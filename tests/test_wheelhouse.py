@@ -46,5 +46,6 @@ def test_wheelhouse_brings_what_the_target_lacks_and_installs_with_no_index(tmp_
                         str(tmp_path/"site"), *map(str, (tmp_path/"wh").glob("*.whl"))], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     r = subprocess.run([str(env_py), "-c", "import finr1.pipeline, trl, gguf, fastcore; print(trl.__version__)"],
-                       capture_output=True, text=True, env={"PYTHONPATH": f"{tmp_path/'site'}:{ROOT}", "PATH": "/usr/bin"})
+                       capture_output=True, text=True, env={"PYTHONPATH": f"{tmp_path/'site'}:{ROOT}", "PATH": "/usr/bin",
+                            "PYTHONDONTWRITEBYTECODE": "1"})
     assert r.returncode == 0 and r.stdout.strip() == md.version("trl"), r.stderr[-2000:]

@@ -34,7 +34,7 @@ def eval_prompt(record:dict) -> list[dict]:
 def record_kind(record:dict, # a benchmark record
                 benchmark:str|None=None) -> str:
     ("The answer type used to score `record`: its `answer_type` "
-     "(set by `data.make_record`, trusted), else the benchmark's.")
+     "(set by `answers.make_record`, trusted), else the benchmark's.")
     return record.get("answer_type") or SOURCES[benchmark].answer_type
 
 # %% ../nbs/06_eval.ipynb #ba3032e1

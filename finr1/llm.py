@@ -659,7 +659,7 @@ class AnswerJudge:
         self.retries, self.progress = retries, progress
 
     def rules(self, pred:str|None, answer, kind:str|None=None) -> int|None:
-        "1 / 0 when the rules decide (`core.answer_correct`), None when only a model can."
+        "1 / 0 when the rules decide (`answers.answer_correct`), None when only a model can."
         pred, kind = (None if pred is None else str(pred).strip()), kind or answer_type(answer)
         if not pred or len(pred) > max(self.max_chars, 3 * len(str(answer))): return 0   # essays never reach a judge
         if answer_correct(pred, answer, kind): return 1

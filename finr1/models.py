@@ -119,7 +119,7 @@ def unsloth_load_kwargs(path:str, max_seq_length:int=DEFAULTS["max_seq_length"],
     return dict(model_name=path, max_seq_length=max_seq_length, load_in_4bit=load_in_4bit, dtype=None)
 
 # %% ../nbs/00f_models.ipynb #dcd1d8cf
-def torch_dtype(name:str): # fp32 | bf16 | fp16 (`core.model_dtype`)
+def torch_dtype(name:str): # fp32 | bf16 | fp16 (`device.model_dtype`)
     "The torch dtype of a precision name."
     import torch
     return dict(fp32=torch.float32, bf16=torch.bfloat16, fp16=torch.float16)[name]

@@ -89,7 +89,7 @@ def run_notebook(stage:str, nb:Path, run_dir:Path, profile:str, overrides:dict, 
 # %% ../nbs/07_pipeline.ipynb #cbbed7f8
 def check_model(model:str|Path, # 'embedded', a model directory, or a hub id (owner/name)
                ) -> str|Path:
-    "`model` when it can be loaded as given (`llm.resolve_model` decides); else its `ConfigError`."
+    "`model` when it can be loaded as given (`models.resolve_model` decides); else its `ConfigError`."
     if str(model) != "embedded": resolve_model(model)   # "embedded" is always there: no need to convert it here
     return model
 

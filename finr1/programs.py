@@ -156,7 +156,7 @@ _TABLE_OPS = dict(table_sum="Sum", table_average="Average", table_max="Maximum",
 def program_steps(program:str, # FinQA DSL
                   table:list[list[str]]|None=None, # table rows for table_* operations
                  ) -> list[dict]:
-    "Each step of `programs.program_trace`, with how its arguments are shown and `inline` when it is folded into the next."
+    "Each step of `program_trace`, with how its arguments are shown and `inline` when it is folded into the next."
     steps = program_trace(program, table)
     for k, s in enumerate(steps):
         s["shown"] = None if s["op"] in _TABLE_OPS else [

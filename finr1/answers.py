@@ -11,7 +11,7 @@ from typing import TypedDict
 __all__ = ['THINK', 'ANSWER', 'LAYOUT', 'SYSTEM_PROMPT', 'TAGS', 'YES', 'NO', 'LABELS', 'ANSWER_TYPES', 'OPEN_ANSWER_POLICY',
            'format_completion', 'prompt_messages', 'sft_sample', 'unbox', 'extract_answer', 'format_ok', 'Num',
            'parse_numbers', 'fixed', 'fmt_num', 'answer_type', 'Record', 'make_record', 'render_table', 'join_text',
-           'render_question', 'covers', 'answer_correct', 'spot_answers']
+           'render_question', 'answer_words', 'covers', 'answer_correct', 'spot_answers']
 
 # %% ../nbs/00c_answers.ipynb #619a5774
 THINK, ANSWER = "<think>\n{}\n</think>", "<answer>\n{}\n</answer>"
@@ -264,7 +264,8 @@ overvalued/undervalued premium/discount inflation/deflation maximum/minimum larg
 better/worse before/after domestic/foreign north/south east/west upper/lower increases/decreases""".split())
 _ANTONYMS |= {b: a for a, b in list(_ANTONYMS.items())}
 
-def _words(s:str) -> list[str]:
+def answer_words(s:str, # an answer, or the text that should state one
+                ) -> list[str]:
     "Lower-case words of `s` (hyphens split words, `n't` becomes `not`), a plural `s` dropped from longer words."
     s = re.sub(r"n't\b", " not", str(s).lower())
     return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
@@ -278,7 +279,7 @@ def covers(pred:str|None, # the model's open answer
     "The `covers` policy: every gold content word stated, none reversed or negated, and not an essay."
     if pred is None or not str(pred).strip(): return False
     if _norm_text(pred) == _norm_text(gold): return True
-    p, g = _words(pred), _words(gold)
+    p, g = answer_words(pred), answer_words(gold)
     pw, gw = set(p), {w for w in g if w not in _STOPWORDS}
     if not gw or not gw <= pw: return False
     if any(_ANTONYMS.get(w) in pw - set(g) for w in gw) or (pw & _NEGATORS) - set(g): return False

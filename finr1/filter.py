@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 from .run import read_jsonl, stage, stage_input, write_json, write_jsonl
 from .answers import (answer_correct, answer_type, fmt_num, LABELS, NO, parse_numbers, Record, spot_answers,
-                           _words, YES)
+                           answer_words, YES)
 from .llm import AnswerJudge, ask_judge, Generator, make_judge, ResultCache, split_reasoning
 from .hub import export_dataset
 
@@ -154,7 +154,7 @@ def states_answer(reasoning:str, answer:str|None) -> bool:
     "Does the conclusion of `reasoning` state `answer`? (Read with `answers.spot_answers`; an open answer: `covers`.)"
     if not answer: return False
     tail, kind = " ".join(segments(reasoning)[-3:]), answer_type(answer)
-    if kind == "text": return all(w in _words(tail) for w in _words(answer))
+    if kind == "text": return all(w in answer_words(tail) for w in answer_words(answer))
     return any(answer_correct(t, answer, kind) for t in spot_answers(tail, kind))
 
 # %% ../nbs/03_filter.ipynb #32a1e43f

@@ -14,9 +14,9 @@ from .eval import benchmark_n, decoding_settings
 
 # %% auto #0
 __all__ = ['GPUS', 'PLAN_ASSUMPTIONS', 'ASSUMED', 'MODEL_PARAMS', 'GPU_PACKAGES', 'model_params', 'train_tokens_per_second',
-           'train_seconds', 'decode_tokens_per_second', 'plan_records', 'teacher_plan', 'judge_plan', 'sft_tokens',
-           'grpo_plan', 'eval_plan', 'plan_backends', 'gpu_hours', 'run_plan', 'backend_state', 'plan_text',
-           'plan_json']
+           'train_seconds', 'hf_step_ms', 'decode_tokens_per_second', 'plan_records', 'teacher_plan', 'judge_plan',
+           'sft_tokens', 'grpo_plan', 'eval_plan', 'plan_backends', 'gpu_hours', 'run_plan', 'backend_state',
+           'plan_text', 'plan_json']
 
 # %% ../nbs/06a_plan.ipynb #3506a95f
 GPUS = dict(   # dense bf16 TFLOP/s and HBM TB/s from the vendors' datasheets (SXM parts)
@@ -55,12 +55,18 @@ def train_seconds(tokens:float, steps:int, params:float, gpu:dict, backend:str="
     return max(tokens / train_tokens_per_second(params, gpu, backend, a), steps * a["train_step_floor_s"])
 
 
+# %% ../nbs/06a_plan.ipynb #20201b1f
+def hf_step_ms(params:float, a:dict=PLAN_ASSUMPTIONS) -> float:
+    "Milliseconds of one transformers `generate` step (one token for every sequence in the batch), as measured."
+    return a["hf_decode_ms"][0] + a["hf_decode_ms"][1] * params / 1e9
+
+
 # %% ../nbs/06a_plan.ipynb #ca15241a
 def decode_tokens_per_second(params:float, gpu:dict, concurrency:int,
                              backend:str="vllm", # hf (measured step time) | vllm (assumed bandwidth share)
                              a:dict=PLAN_ASSUMPTIONS) -> float:
     "Generated tokens/s with `concurrency` sequences in flight: transformers' measured step, or vLLM's weight reads."
-    if backend == "hf": return concurrency * 1000 / (a["hf_decode_ms"][0] + a["hf_decode_ms"][1] * params / 1e9)
+    if backend == "hf": return concurrency * 1000 / hf_step_ms(params, a)
     steps = a["vllm_decode_mbu"] * gpu["tbps"] * 1e12 / (2 * params)             # bf16: 2 bytes per parameter
     return min(concurrency * steps, a["train_mfu"]["hf"] * gpu["tflops"] * 1e12 / (2 * params))
 
@@ -149,8 +155,7 @@ def plan_backends(cfg:dict) -> dict:
 
 def _decode_seconds(sequences:int, tokens:int, batch:int, params:float, g:dict, backend:str, a:dict) -> float:
     "Seconds to decode `sequences` completions: transformers `tokens` steps per batch, vLLM by tokens in flight."
-    if backend == "hf": return math.ceil(sequences / batch) * tokens * batch / decode_tokens_per_second(params, g,
-                                                                                                         batch, "hf", a)
+    if backend == "hf": return math.ceil(sequences / batch) * tokens * hf_step_ms(params, a) / 1000
     rate = decode_tokens_per_second(params, g, a["vllm_concurrency"], "vllm", a)
     return sequences * min(tokens, a["completion_tokens"]) / rate
 
